@@ -1,0 +1,178 @@
+# Developer and CI entry points for the ocireg.registry collection. `make test` is what CI runs.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# The steps share the collection trees and the virtual environments: run them one at a time.
+.NOTPARALLEL:
+
+NAMESPACE := ocireg
+NAME := registry
+
+PYTHON ?= python3
+# The Python that ansible-test runs its tests with (both ansible-core versions below support it).
+TEST_PYTHON ?= 3.11
+PYTEST_WORKERS ?= 2
+
+# Tools for pytest and the linters, from test-requirements.txt.
+VENV ?= .venv
+# ansible-test comes with ansible-core, so each tested core gets a virtual environment of its own:
+# the oldest release meta/runtime.yml allows and the newest one, each at its latest patch release.
+CORES := 2.17 2.19
+CORE_VERSION_2.17 := 2.17.14
+CORE_VERSION_2.19 := 2.19.14
+core_venv = $(VENV)-$(1)
+core_stamp = $(call core_venv,$(1))/.installed-ansible-core-$(CORE_VERSION_$(1))
+
+# pytest imports ansible_collections.ocireg.registry through a symlink to this checkout.
+PYTEST_COLLECTIONS := build/collections
+PYTEST_LINK := $(PYTEST_COLLECTIONS)/ansible_collections/$(NAMESPACE)/$(NAME)
+# ansible-test needs a real directory named ansible_collections/NAMESPACE/NAME: it resolves its working
+# directory, so a symlink leads it back to this checkout. It gets a copy of the files git tracks or would
+# track, as its own git repository, because it lists content with git and build/ is ignored in this one.
+ANSIBLE_TEST_TREE := build/ansible-test/ansible_collections/$(NAMESPACE)/$(NAME)
+
+STAMP := $(VENV)/.installed-test-requirements
+ACTIVATE_PATH = PATH="$(abspath $(VENV))/bin:$$PATH"
+TIMINGS := build/timings.txt
+PYTEST_JUNIT := build/pytest-junit.xml
+
+.PHONY: help
+help:  ## List the targets.
+	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+# --- environments ------------------------------------------------------------------------------------
+
+.PHONY: venv
+venv: $(STAMP) $(foreach core,$(CORES),$(call core_stamp,$(core)))  ## Create .venv and .venv-CORE (idempotent).
+
+$(STAMP): test-requirements.txt requirements.txt
+	@test -x "$(VENV)/bin/python" || $(PYTHON) -m venv "$(VENV)"
+	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+	"$(VENV)/bin/python" -m pip install --quiet --disable-pip-version-check -r test-requirements.txt
+	@touch "$@"
+
+# One virtual environment with ansible-core per tested core; the stamp names the exact release.
+define core_venv_rule
+$(call core_stamp,$(1)):
+	@test -x "$(call core_venv,$(1))/bin/python" || $$(PYTHON) -m venv "$(call core_venv,$(1))"
+	@rm -f "$(call core_venv,$(1))"/.installed-ansible-core-*
+	"$(call core_venv,$(1))/bin/python" -m pip install --quiet --disable-pip-version-check \
+	  "ansible-core==$(CORE_VERSION_$(1))"
+	@touch "$$@"
+endef
+$(foreach core,$(CORES),$(eval $(call core_venv_rule,$(core))))
+
+# --- collection trees --------------------------------------------------------------------------------
+
+# ansible-test keeps its results, and the venv it delegates to, in the copy's tests/output: that survives re-copying.
+.PHONY: collection-tree
+collection-tree:  ## Lay out build/ for pytest (symlink) and ansible-test (copy).
+	@mkdir -p "$(dir $(PYTEST_LINK))"
+	@test "$$(readlink "$(PYTEST_LINK)" 2>/dev/null)" = "../../../.." || ln -sfn ../../../.. "$(PYTEST_LINK)"
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "collection-tree: needs a git checkout" >&2; exit 1; }
+	@if [[ -d "$(ANSIBLE_TEST_TREE)/tests/output" ]]; then rm -rf build/ansible-test/output-kept; \
+	  mv "$(ANSIBLE_TEST_TREE)/tests/output" build/ansible-test/output-kept; fi
+	@rm -rf "$(ANSIBLE_TEST_TREE)"
+	@mkdir -p "$(ANSIBLE_TEST_TREE)"
+	@git ls-files -z --cached --others --exclude-standard \
+	  | while IFS= read -r -d '' path; do if [[ -e $$path || -L $$path ]]; then printf '%s\0' "$$path"; fi; done \
+	  | xargs -0 -r cp --no-dereference --preserve=mode,timestamps,links --parents -t "$(ANSIBLE_TEST_TREE)"
+	@git -C "$(ANSIBLE_TEST_TREE)" init --quiet
+	@if [[ -d build/ansible-test/output-kept ]]; then mkdir -p "$(ANSIBLE_TEST_TREE)/tests"; \
+	  mv build/ansible-test/output-kept "$(ANSIBLE_TEST_TREE)/tests/output"; fi
+	@echo "collection-tree: $(PYTEST_LINK) -> checkout; $(ANSIBLE_TEST_TREE): $$(git -C "$(ANSIBLE_TEST_TREE)" ls-files --others --exclude-standard | wc -l) files"
+
+# --- tests -------------------------------------------------------------------------------------------
+
+.PHONY: pytest
+pytest: $(STAMP) collection-tree  ## Unit and functional tests with pytest (PYTEST_WORKERS=2 workers).
+	PYTHONPATH="$(PYTEST_COLLECTIONS)" "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) --junitxml="$(PYTEST_JUNIT)" \
+	  tests/unit tests/functional
+
+# ansible-test creates its virtual environments without pip and fetches a pip bootstrap script from a
+# host that is out of reach here; .ci/get_pip_shim.py does the same job from ensurepip and the package
+# index. It goes where ansible-test caches that script, unless a real one is there already.
+define core_test_rules
+.PHONY: ansible-test-bootstrap-$(1) sanity-$(1) units-$(1)
+ansible-test-bootstrap-$(1): $(call core_stamp,$(1))
+	@pip_version=$$$$(sed -nE "s/^ *pip='([0-9.]+)',.*/\1/p" \
+	    "$(call core_venv,$(1))"/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n 1); \
+	test -n "$$$$pip_version" || { echo "cannot tell which pip ansible-test $(1) bootstraps" >&2; exit 1; }; \
+	cached="$$$$HOME/.ansible/test/cache/get_pip_$$$${pip_version//./_}.py"; \
+	if [[ ! -e $$$$cached ]] || grep -q 'ocireg.registry get-pip shim' "$$$$cached"; then \
+	  install -D -m 0644 .ci/get_pip_shim.py "$$$$cached"; \
+	fi
+
+sanity-$(1): ansible-test-bootstrap-$(1) collection-tree
+	cd "$(ANSIBLE_TEST_TREE)" && "$(abspath $(call core_venv,$(1)))/bin/ansible-test" sanity --venv --python $(TEST_PYTHON)
+
+units-$(1): ansible-test-bootstrap-$(1) collection-tree
+	cd "$(ANSIBLE_TEST_TREE)" && "$(abspath $(call core_venv,$(1)))/bin/ansible-test" units --venv --python $(TEST_PYTHON)
+endef
+$(foreach core,$(CORES),$(eval $(call core_test_rules,$(core))))
+
+.PHONY: sanity
+sanity: $(foreach core,$(CORES),sanity-$(core))  ## ansible-test sanity on every core in CORES.
+
+.PHONY: units
+units: $(foreach core,$(CORES),units-$(core))  ## ansible-test units on every core in CORES.
+
+.PHONY: lint
+lint: $(STAMP) collection-tree  ## ruff, black, ansible-lint (production), changelog and docs linters.
+	"$(VENV)/bin/ruff" check .
+	"$(VENV)/bin/black" --check --quiet .
+	$(ACTIVATE_PATH) "$(VENV)/bin/ansible-lint" --offline --profile production
+	"$(VENV)/bin/antsibull-changelog" lint
+	@if command -v shellcheck >/dev/null; then echo "shellcheck .ci/run"; shellcheck .ci/run; \
+	else echo "lint: shellcheck is not installed (apt-get install shellcheck): .ci/run not checked"; fi
+	cd "$(ANSIBLE_TEST_TREE)" && $(ACTIVATE_PATH) "$(abspath $(VENV))/bin/antsibull-docs" lint-collection-docs --plugin-docs .
+
+.PHONY: format
+format: $(STAMP)  ## Fix what ruff can and reformat with black.
+	"$(VENV)/bin/ruff" check --fix .
+	"$(VENV)/bin/black" .
+
+# Each step in turn, timed; the last line sums up pytest's results.
+.PHONY: test
+test:  ## Everything CI runs: venv, collection-tree, pytest, sanity, units, lint.
+	@mkdir -p build && : > "$(TIMINGS)"
+	@for step in venv collection-tree pytest sanity units lint; do \
+	  started=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$step; \
+	  echo "$$step $$(( $$(date +%s) - started ))s" >> "$(TIMINGS)"; \
+	done
+	@echo "--- make test: seconds per step"; column -t "$(TIMINGS)" 2>/dev/null || cat "$(TIMINGS)"
+	@"$(VENV)/bin/python" -c 'import sys, xml.etree.ElementTree as ET; \
+	  s = ET.parse(sys.argv[1]).getroot(); s = s.find("testsuite") if s.tag == "testsuites" else s; \
+	  n = {k: int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}; \
+	  print("pytest: %d passed, %d failed, %d skipped" % (n["tests"] - n["failures"] - n["errors"] - n["skipped"], \
+	    n["failures"] + n["errors"], n["skipped"]))' "$(PYTEST_JUNIT)"
+
+# --- demo, changelog, packaging ----------------------------------------------------------------------
+
+.PHONY: demo
+demo:  ## A local registry and a playbook that uses the collection.
+	@echo "make demo: coming with the roles (ocireg.registry.promote and ocireg.registry.audit)."
+
+.PHONY: demo-stop
+demo-stop:  ## Stop what make demo started.
+	@echo "make demo-stop: nothing to stop yet; the demo is coming with the roles."
+
+.PHONY: changelog
+changelog: $(STAMP)  ## Lint the fragments and render CHANGELOG.md from changelogs/.
+	"$(VENV)/bin/antsibull-changelog" lint
+	"$(VENV)/bin/antsibull-changelog" generate
+
+.PHONY: dist
+dist: $(STAMP)  ## Build the collection tarball into build/dist/.
+	$(ACTIVATE_PATH) "$(VENV)/bin/ansible-galaxy" collection build --force --output-path build/dist .
+
+.PHONY: clean
+clean:  ## Remove build output, test output and caches (keeps the virtual environments).
+	rm -rf build/ansible-test build/dist "$(TIMINGS)" "$(PYTEST_JUNIT)" tests/output .pytest_cache .ruff_cache
+	find . \( -name .git -o -name '.venv*' -o -name build \) -prune -o -name __pycache__ -type d -print0 | xargs -0 -r rm -rf
+
+.PHONY: distclean
+distclean: clean  ## clean, and remove the virtual environments.
+	rm -rf "$(VENV)" $(foreach core,$(CORES),"$(call core_venv,$(core))")

@@ -1,0 +1,520 @@
+# Private module_utils of ocireg.registry: not a public API, may change without notice.
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The registry HTTP API (distribution-spec v2): ping, catalog, tags, manifests, blobs, uploads, mounts.
+
+One :class:`RegistryClient` per registry. Methods map one-to-one onto API operations and ask for the
+narrowest token scope each needs: ``pull`` for reads, ``pull,push`` for writes, ``delete`` for deletes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    DigestMismatchError,
+    NotFoundError,
+    RegistryError,
+    RegistryResponseError,
+    TransportError,
+    UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+    MANIFEST_ACCEPT,
+    DigestVerifier,
+    compute_digest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._reference import validate_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._transport import Transport
+
+PAGE_SIZE = 1000  # ECR's maximum; registries with a lower cap say so and we fall back
+FALLBACK_PAGE_SIZE = 100
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit; a larger answer is not a manifest
+BLOB_CHUNK_BYTES = 1024 * 1024
+MONOLITHIC_UPLOAD_BYTES = 16 * 1024 * 1024
+ACCEPT_HEADER = ", ".join(MANIFEST_ACCEPT)
+
+
+@dataclasses.dataclass(frozen=True)
+class Descriptor:
+    """What a manifest HEAD tells: enough to settle most idempotence questions."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchedManifest:
+    """A manifest exactly as the registry sent it; ``digest`` is computed from ``raw``."""
+
+    raw: bytes
+    media_type: str
+    digest: str
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class MountResult:
+    mounted: bool
+    upload_location: str | None = None  # set when the registry started a plain upload instead
+
+
+def pull_scope(repository: str) -> list[str]:
+    return ["repository:%s:pull" % repository]
+
+
+def push_scope(repository: str) -> list[str]:
+    return ["repository:%s:pull,push" % repository]
+
+
+def delete_scope(repository: str) -> list[str]:
+    return ["repository:%s:pull,push,delete" % repository]
+
+
+CATALOG_SCOPE = ["registry:catalog:*"]
+
+
+def _is_digest(reference: str) -> bool:
+    return ":" in reference
+
+
+def _add_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _media_type(response: Any) -> str:
+    return (response.headers.get("Content-Type") or "").split(";", 1)[0].strip()
+
+
+class RegistryClient:
+    """Operations on one registry, through one :class:`Transport`."""
+
+    def __init__(self, transport: Transport):
+        self.transport = transport
+        self.registry = transport.registry
+
+    # -- registry -------------------------------------------------------------------------------
+
+    def ping(self) -> dict[str, str]:
+        """Check that the host speaks the registry API v2 (authenticating if it asks)."""
+        response = self.transport.request("GET", "/v2/", scopes=[], action="check the registry API (GET /v2/)")
+        response.close()
+        return {
+            "url": self.transport.base_url,
+            "api_version": response.headers.get("Docker-Distribution-API-Version", "registry/2.0"),
+        }
+
+    def catalog(self) -> list[str]:
+        """Every repository name, following every page."""
+        try:
+            return self._paginate("/v2/_catalog", "repositories", CATALOG_SCOPE, "list repositories", None)
+        except NotFoundError:
+            raise UnsupportedError(
+                "Registry %s does not offer the catalog API (/v2/_catalog); list repositories by name instead"
+                % self.registry,
+                registry=self.registry,
+            ) from None
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Every tag of ``repository``, following every page. Raises NotFoundError when it does not exist."""
+        return self._paginate("/v2/%s/tags/list" % repository, "tags", pull_scope(repository), "list tags", repository)
+
+    def _paginate(self, path: str, key: str, scopes: list[str], action: str, repository: str | None) -> list[str]:
+        names: list[str] = []
+        next_path: str | None = path
+        params: Any = {"n": PAGE_SIZE}
+        seen: set[str] = set()
+        while next_path is not None:
+            try:
+                response = self.transport.request(
+                    "GET", next_path, scopes=scopes, action=action, repository=repository, params=params
+                )
+            except RegistryResponseError as err:
+                if "PAGINATION_NUMBER_INVALID" in err.codes and params and params.get("n") == PAGE_SIZE:
+                    params = {"n": FALLBACK_PAGE_SIZE}
+                    continue
+                raise
+            with response:
+                body = _json_object(response, action, self.registry, repository)
+            page = body.get(key) or []
+            if not isinstance(page, list) or not all(isinstance(name, str) for name in page):
+                raise RegistryResponseError(
+                    "Registry %s sent a malformed answer to '%s': '%s' is not a list of names"
+                    % (self.registry, action, key),
+                    registry=self.registry,
+                    repository=repository,
+                )
+            names.extend(page)
+            link = response.links.get("next", {}).get("url")
+            if not link or link in seen:
+                break
+            seen.add(link)
+            next_path, params = link, None
+        return names
+
+    # -- manifests ------------------------------------------------------------------------------
+
+    def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
+        """The manifest's descriptor, or None when the repository or reference is unknown."""
+        response = self.transport.request(
+            "HEAD",
+            "/v2/%s/manifests/%s" % (repository, reference),
+            scopes=pull_scope(repository),
+            action="check manifest %s:%s" % (repository, reference),
+            repository=repository,
+            ok=(200, 404),
+            headers={"Accept": ACCEPT_HEADER},
+        )
+        response.close()
+        if response.status_code == 404:
+            return None
+        digest = response.headers.get("Docker-Content-Digest")
+        if _is_digest(reference):
+            digest = reference
+        if not digest:
+            # Some registries omit the header on HEAD: fall back to reading the manifest.
+            fetched = self.get_manifest(repository, reference)
+            return Descriptor(fetched.digest, fetched.media_type, fetched.size)
+        return Descriptor(digest, _media_type(response), int(response.headers.get("Content-Length") or 0))
+
+    def get_manifest(self, repository: str, reference: str, accept: Iterable[str] | None = None) -> FetchedManifest:
+        """The manifest bytes; the digest is computed from them and checked against a digest reference."""
+        action = "get manifest %s%s%s" % (repository, "@" if _is_digest(reference) else ":", reference)
+        response = self.transport.request(
+            "GET",
+            "/v2/%s/manifests/%s" % (repository, reference),
+            scopes=pull_scope(repository),
+            action=action,
+            repository=repository,
+            headers={"Accept": ", ".join(accept) if accept else ACCEPT_HEADER},
+            stream=True,
+        )
+        with response:
+            raw = _read_limited(response, MAX_MANIFEST_BYTES, action, self.registry)
+        algorithm = reference.split(":", 1)[0] if _is_digest(reference) else "sha256"
+        digest = compute_digest(raw, algorithm)
+        if _is_digest(reference) and digest != reference:
+            raise DigestMismatchError(
+                "Registry %s sent a manifest for %s@%s whose content hashes to %s"
+                % (self.registry, repository, reference, digest),
+                registry=self.registry,
+                repository=repository,
+            )
+        media_type = _media_type(response) or _declared_media_type(raw)
+        return FetchedManifest(raw=raw, media_type=media_type, digest=digest)
+
+    def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+        """Store manifest bytes unchanged under a tag or digest; returns their digest."""
+        digest = compute_digest(raw)
+        response = self.transport.request(
+            "PUT",
+            "/v2/%s/manifests/%s" % (repository, reference),
+            scopes=push_scope(repository),
+            action="put manifest %s:%s" % (repository, reference),
+            repository=repository,
+            ok=(200, 201, 202, 204),
+            headers={"Content-Type": media_type},
+            data=raw,
+        )
+        response.close()
+        return digest
+
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Delete a manifest by digest; this removes every tag pointing at it."""
+        validate_digest(digest)
+        try:
+            response = self.transport.request(
+                "DELETE",
+                "/v2/%s/manifests/%s" % (repository, digest),
+                scopes=delete_scope(repository),
+                action="delete manifest %s@%s" % (repository, digest),
+                repository=repository,
+                ok=(200, 202, 204),
+            )
+        except UnsupportedError as err:
+            raise UnsupportedError(
+                "%s. Deleting is disabled on this registry (distribution: storage.delete.enabled)" % err,
+                registry=self.registry,
+                repository=repository,
+                status=err.status,
+            ) from None
+        response.close()
+
+    def delete_tag(self, repository: str, tag: str) -> bool:
+        """Try to delete only the tag. False when the registry cannot (distribution 2.x answers 400)."""
+        try:
+            response = self.transport.request(
+                "DELETE",
+                "/v2/%s/manifests/%s" % (repository, tag),
+                scopes=delete_scope(repository),
+                action="delete tag %s:%s" % (repository, tag),
+                repository=repository,
+                ok=(202,),
+            )
+        except RegistryError as err:
+            # distribution 2.x answers 400 DIGEST_INVALID; others 405 or UNSUPPORTED.
+            if err.status in (400, 405) or isinstance(err, UnsupportedError):
+                return False
+            raise
+        response.close()
+        return True
+
+    # -- blobs ----------------------------------------------------------------------------------
+
+    def head_blob(self, repository: str, digest: str) -> int | None:
+        """The blob's size, or None when the repository does not have it."""
+        response = self.transport.request(
+            "HEAD",
+            "/v2/%s/blobs/%s" % (repository, digest),
+            scopes=pull_scope(repository),
+            action="check blob %s@%s" % (repository, digest),
+            repository=repository,
+            ok=(200, 404),
+        )
+        response.close()
+        if response.status_code == 404:
+            return None
+        return int(response.headers.get("Content-Length") or 0)
+
+    def open_blob(self, repository: str, digest: str, size: int | None = None) -> BlobReader:
+        """Start a streamed blob download; read it with :meth:`BlobReader.chunks`, which verifies it."""
+        validate_digest(digest)
+        response = self.transport.request(
+            "GET",
+            "/v2/%s/blobs/%s" % (repository, digest),
+            scopes=pull_scope(repository),
+            action="get blob %s@%s" % (repository, digest),
+            repository=repository,
+            stream=True,
+        )
+        return BlobReader(response, digest, size, self.registry, repository)
+
+    def read_blob(self, repository: str, digest: str, limit: int = MAX_MANIFEST_BYTES) -> bytes:
+        """A small blob (a config) in memory, verified."""
+        with self.open_blob(repository, digest) as reader:
+            data = b"".join(reader.chunks())
+        if len(data) > limit:
+            raise RegistryResponseError(
+                "Blob %s@%s on registry %s is larger than %d bytes" % (repository, digest, self.registry, limit),
+                registry=self.registry,
+                repository=repository,
+            )
+        return data
+
+    def start_upload(self, repository: str) -> str:
+        response = self.transport.request(
+            "POST",
+            "/v2/%s/blobs/uploads/" % repository,
+            scopes=push_scope(repository),
+            action="start a blob upload to %s" % repository,
+            repository=repository,
+            ok=(202,),
+        )
+        response.close()
+        return self._location(response, "start a blob upload", repository)
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> MountResult:
+        """Cross-repository mount. ``mounted=False`` means the registry wants a plain upload instead."""
+        response = self.transport.request(
+            "POST",
+            "/v2/%s/blobs/uploads/" % repository,
+            scopes=pull_scope(from_repository) + push_scope(repository),
+            action="mount blob %s from %s into %s" % (digest, from_repository, repository),
+            repository=repository,
+            ok=(201, 202),
+            params={"mount": digest, "from": from_repository},
+        )
+        response.close()
+        if response.status_code == 201:
+            return MountResult(True)
+        return MountResult(False, self._location(response, "mount a blob", repository))
+
+    def upload_blob(
+        self,
+        repository: str,
+        digest: str,
+        data: bytes | Iterable[bytes],
+        *,
+        size: int | None = None,
+        chunk_size: int | None = None,
+        location: str | None = None,
+    ) -> None:
+        """Upload a blob: monolithic for small bytes, else chunked PATCHes or one streamed PATCH.
+
+        ``data`` is bytes or an iterable of byte chunks (streamed without holding the blob).
+        ``chunk_size`` forces sized chunks with ``Content-Range`` for registries that need them.
+        """
+        validate_digest(digest)
+        location = location or self.start_upload(repository)
+        if isinstance(data, bytes) and (len(data) <= MONOLITHIC_UPLOAD_BYTES and not chunk_size):
+            self._finish_upload(repository, digest, location, data)
+            return
+        chunks: Iterable[bytes] = [data] if isinstance(data, bytes) else data
+        if chunk_size:
+            location = self._patch_sized(repository, location, _rechunk(chunks, chunk_size))
+        else:
+            location = self._patch(repository, location, iter(chunks), None, size)
+        self._finish_upload(repository, digest, location, b"")
+
+    def _patch_sized(self, repository: str, location: str, chunks: Iterable[bytes]) -> str:
+        offset = 0
+        for chunk in chunks:
+            location = self._patch(repository, location, chunk, offset, len(chunk))
+            offset += len(chunk)
+        return location
+
+    def _patch(self, repository: str, location: str, body: Any, offset: int | None, size: int | None) -> str:
+        headers = {"Content-Type": "application/octet-stream"}
+        if offset is not None and size:
+            headers["Content-Range"] = "%d-%d" % (offset, offset + size - 1)
+        if size is not None and isinstance(body, bytes):
+            headers["Content-Length"] = str(size)
+        response = self.transport.request(
+            "PATCH",
+            location,
+            scopes=push_scope(repository),
+            action="upload blob data to %s" % repository,
+            repository=repository,
+            ok=(202, 204),
+            headers=headers,
+            data=body,
+        )
+        response.close()
+        return self._location(response, "upload blob data", repository)
+
+    def _finish_upload(self, repository: str, digest: str, location: str, body: bytes) -> None:
+        response = self.transport.request(
+            "PUT",
+            _add_query(location, digest=digest),
+            scopes=push_scope(repository),
+            action="complete the upload of blob %s to %s" % (digest, repository),
+            repository=repository,
+            ok=(201, 204),
+            headers={"Content-Type": "application/octet-stream"},
+            data=body,
+        )
+        response.close()
+        stored = response.headers.get("Docker-Content-Digest")
+        if stored and stored != digest:
+            raise DigestMismatchError(
+                "Registry %s stored blob %s as %s in %s" % (self.registry, digest, stored, repository),
+                registry=self.registry,
+                repository=repository,
+            )
+
+    def _location(self, response: Any, action: str, repository: str) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise RegistryResponseError(
+                "Registry %s did not say where to upload (no Location header) when asked to %s in %s"
+                % (self.registry, action, repository),
+                registry=self.registry,
+                repository=repository,
+            )
+        return self.transport.url(location) if location.startswith("/") else location
+
+
+class BlobReader:
+    """A streamed blob download that verifies size and digest as it is read."""
+
+    def __init__(self, response: Any, digest: str, size: int | None, registry: str, repository: str):
+        self.response = response
+        self.digest = digest
+        header_size = response.headers.get("Content-Length")
+        self.size = size if size is not None else (int(header_size) if header_size else None)
+        self.registry = registry
+        self.repository = repository
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.response.close()
+
+    def chunks(self, chunk_size: int = BLOB_CHUNK_BYTES) -> Iterator[bytes]:
+        """Yield the blob's bytes; raise at the end if they are short or do not hash to the digest."""
+        verifier = DigestVerifier(self.digest)
+        try:
+            for chunk in self.response.raw.stream(chunk_size, decode_content=False):
+                verifier.update(chunk)
+                yield chunk
+        except Exception as err:  # noqa: BLE001 - urllib3 raises several types for a cut connection
+            raise TransportError(
+                "Download of blob %s@%s from registry %s was interrupted after %d bytes: %s"
+                % (self.repository, self.digest, self.registry, verifier.size, err.__class__.__name__),
+                registry=self.registry,
+                repository=self.repository,
+            ) from None
+        if self.size is not None and verifier.size != self.size:
+            raise DigestMismatchError(
+                "Blob %s@%s from registry %s is %d bytes, expected %d"
+                % (self.repository, self.digest, self.registry, verifier.size, self.size),
+                registry=self.registry,
+                repository=self.repository,
+            )
+        try:
+            verifier.verify()
+        except DigestMismatchError as err:
+            raise DigestMismatchError(
+                "Blob %s from registry %s is corrupt: %s" % (self.repository, self.registry, err),
+                registry=self.registry,
+                repository=self.repository,
+            ) from None
+
+
+def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer.extend(chunk)
+        while len(buffer) >= size:
+            yield bytes(buffer[:size])
+            del buffer[:size]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _read_limited(response: Any, limit: int, action: str, registry: str) -> bytes:
+    data = bytearray()
+    for chunk in response.iter_content(65536):
+        data.extend(chunk)
+        if len(data) > limit:
+            raise RegistryResponseError(
+                "Registry %s sent more than %d bytes to '%s'; that is not a manifest" % (registry, limit, action),
+                registry=registry,
+            )
+    return bytes(data)
+
+
+def _json_object(response: Any, action: str, registry: str, repository: str | None) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise RegistryResponseError(
+            "Registry %s sent a malformed answer (not a JSON object) to '%s'" % (registry, action),
+            registry=registry,
+            repository=repository,
+        )
+    return body
+
+
+def _declared_media_type(raw: bytes) -> str:
+    try:
+        value = json.loads(raw).get("mediaType")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""

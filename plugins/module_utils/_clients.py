@@ -1,0 +1,42 @@
+# Private module_utils of ocireg.registry: not a public API, may change without notice.
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One pooled client per registry for the life of a task, however many references it touches."""
+
+from __future__ import annotations
+
+import threading
+
+from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
+from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
+from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._transport import ConnectionOptions, Transport
+
+
+class RegistryClients:
+    """Hands out a :class:`RegistryClient` per registry endpoint, sharing its session and tokens."""
+
+    def __init__(self, resolver: CredentialResolver, options: ConnectionOptions):
+        self.resolver = resolver
+        self.options = options
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def for_reference(self, reference: Reference) -> RegistryClient:
+        base_url = reference.base_url
+        with self._lock:
+            client = self._clients.get(base_url)
+            if client is None:
+                credentials = self.resolver.for_registry(reference.registry, reference.repository)
+                transport = Transport(reference.registry, base_url, credentials, self.options)
+                client = self._clients[base_url] = RegistryClient(transport)
+            return client
+
+    @property
+    def request_count(self) -> int:
+        return sum(client.transport.request_count for client in self._clients.values())
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.transport.close()
+        self._clients.clear()

@@ -1,0 +1,96 @@
+# Private module_utils of ocireg.registry: not a public API, may change without notice.
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible glue shared by every module: the common options, client set-up, and error reporting.
+
+The options here are documented once, in the ``ocireg.registry.connection`` doc fragment. Every
+module builds its ``AnsibleModule`` with :func:`registry_module` and wraps its work in
+:func:`registry_errors`, the single place where client exceptions become ``fail_json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
+from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import RegistryError
+from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._transport import (
+    REQUESTS_IMPORT_ERROR,
+    ConnectionOptions,
+)
+
+
+def connection_argument_spec() -> dict[str, Any]:
+    """The options of the ``ocireg.registry.connection`` doc fragment."""
+    return {
+        "username": {"type": "str", "fallback": (env_fallback, ["REGISTRY_USERNAME"])},
+        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["REGISTRY_PASSWORD"])},
+        "credentials": {"type": "dict", "no_log": True},
+        "auth_file": {"type": "path", "aliases": ["config_path"]},
+        "validate_certs": {"type": "bool", "default": True},
+        "ca_path": {"type": "path"},
+        "client_cert": {"type": "path"},
+        "client_key": {"type": "path"},
+        "timeout": {"type": "float", "default": 60.0},
+        "retries": {"type": "int", "default": 5},
+    }
+
+
+def registry_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
+    """An ``AnsibleModule`` with the shared options added and ``requests`` checked."""
+    spec = connection_argument_spec()
+    spec.update(argument_spec)
+    required_by = dict(kwargs.pop("required_by", {}), client_key="client_cert")
+    module = AnsibleModule(argument_spec=spec, required_by=required_by, **kwargs)
+    if REQUESTS_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
+    problems = []
+    if module.params["timeout"] <= 0:
+        problems.append("timeout must be a positive number of seconds, got %s" % module.params["timeout"])
+    if module.params["retries"] < 0:
+        problems.append("retries must be 0 or more, got %s" % module.params["retries"])
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    return module
+
+
+def connection_options(params: dict[str, Any], pool_size: int = 16) -> ConnectionOptions:
+    return ConnectionOptions(
+        validate_certs=params["validate_certs"],
+        ca_path=params["ca_path"],
+        client_cert=params["client_cert"],
+        client_key=params["client_key"],
+        timeout=params["timeout"],
+        retries=params["retries"],
+        pool_size=pool_size,
+    )
+
+
+def registry_clients(params: dict[str, Any], primary: Reference | None, pool_size: int = 16) -> RegistryClients:
+    """Clients for every registry a task touches; task credentials apply to ``primary``'s registry."""
+    resolver = CredentialResolver(
+        username=params["username"],
+        password=params["password"],
+        credentials=params["credentials"],
+        auth_file=params["auth_file"],
+        primary_registry=primary.registry if primary is not None else None,
+    )
+    return RegistryClients(resolver, connection_options(params, pool_size))
+
+
+@contextlib.contextmanager
+def registry_errors(module: AnsibleModule, **result: Any) -> Iterator[None]:
+    """Turn any client error raised inside the block into ``fail_json`` with its message.
+
+    ``result`` carries what the module already knows (e.g. ``changed``) into the failure.
+    """
+    try:
+        yield
+    except RegistryError as err:
+        module.fail_json(msg=str(err), **result)

@@ -1,0 +1,248 @@
+# Private module_utils of ocireg.registry: not a public API, may change without notice.
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HTTP transport to one registry: a pooled session, TLS, timeouts, retries, redirects and auth.
+
+Every request to a registry goes through :meth:`Transport.request`. It is the one place that
+knows about ``Authorization`` headers, and it never lets one follow a redirect to another origin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from ansible_collections.ocireg.registry.plugins.module_utils._auth import Authenticator
+from ansible_collections.ocireg.registry.plugins.module_utils._credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    RegistryError,
+    TransportError,
+    error_from_response,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._retry import HostBackoff, retry_transient
+
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from requests.utils import get_environ_proxies
+
+    REQUESTS_IMPORT_ERROR: Exception | None = None
+except ImportError as import_error:  # pragma: no cover - reported by the module with missing_required_lib
+    requests = None  # type: ignore[assignment]
+    HTTPAdapter = object  # type: ignore[assignment,misc]
+    REQUESTS_IMPORT_ERROR = import_error
+
+USER_AGENT = "ocireg.registry (Ansible collection)"
+MAX_REDIRECTS = 10
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionOptions:
+    """The connection options every module shares (see the ``connection`` doc fragment)."""
+
+    validate_certs: bool = True
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    timeout: float = 60.0
+    retries: int = 5
+    pool_size: int = 16
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(first: str, second: str) -> bool:
+    return _origin(first) == _origin(second)
+
+
+class Transport:
+    """Talks HTTP to one registry on behalf of one set of credentials."""
+
+    def __init__(
+        self,
+        registry: str,
+        base_url: str,
+        credentials: Credentials | None,
+        options: ConnectionOptions,
+    ):
+        if requests is None:
+            raise RegistryError("The Python library 'requests' is required: %s" % REQUESTS_IMPORT_ERROR)
+        self.registry = registry
+        self.base_url = base_url.rstrip("/")
+        self.options = options
+        self.backoff = HostBackoff(options.retries)
+        self.session = self._new_session(options)
+        self.auth = Authenticator(registry, credentials, self.send)
+        self.request_count = 0
+
+    def _new_session(self, options: ConnectionOptions) -> Any:
+        session = requests.Session()
+        # trust_env would also read ~/.netrc and inject credentials we did not choose; proxies from
+        # the environment are still honoured below.
+        session.trust_env = False
+        session.proxies.update(get_environ_proxies(self.base_url))
+        session.headers["User-Agent"] = USER_AGENT
+        if not options.validate_certs:
+            session.verify = False
+        elif options.ca_path:
+            session.verify = options.ca_path
+        if options.client_cert:
+            session.cert = (options.client_cert, options.client_key) if options.client_key else options.client_cert
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=options.pool_size, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        """Resolve a path (``/v2/...``) or a ``Location`` header (relative or absolute)."""
+        if path.startswith("/"):
+            return self.base_url + path
+        return urljoin(self.base_url + "/", path)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        scopes: list[str],
+        action: str,
+        repository: str | None = None,
+        ok: Iterable[int] = (200,),
+        headers: dict[str, str] | None = None,
+        params: Any = None,
+        data: Any = None,
+        stream: bool = False,
+    ) -> Any:
+        """Send an authenticated request; return the response when its status is in ``ok``.
+
+        Any other status raises the typed error for it, with ``action`` in the message.
+        """
+        url = self.url(path)
+        if data is not None and not isinstance(data, (bytes, str)) and not self.auth.knows_challenge:
+            # A streamed body cannot be sent twice, so learn the challenge before sending it.
+            self.ping_challenge()
+        sent = self.auth.header_for(scopes)
+        response = self.send(method, url, headers=_with_auth(headers, sent), params=params, data=data, stream=stream)
+        if response.status_code == 401:
+            response.close()
+            if self.auth.handle_unauthorized(response, scopes, sent):
+                sent = self.auth.header_for(scopes)
+                response = self.send(
+                    method, url, headers=_with_auth(headers, sent), params=params, data=data, stream=stream
+                )
+                if response.status_code == 401:
+                    response.close()
+                    self.auth.handle_unauthorized(response, scopes, sent)
+        if response.status_code in tuple(ok):
+            return response
+        body = b"" if method == "HEAD" else _read_error_body(response)
+        response.close()
+        raise error_from_response(
+            response.status_code, body, action=action, registry=self.registry, repository=repository
+        )
+
+    def ping_challenge(self) -> None:
+        """``GET /v2/`` to learn how the registry wants us to authenticate."""
+        response = self.send("GET", self.url("/v2/"))
+        response.close()
+        if response.status_code == 401:
+            self.auth.handle_unauthorized(response, [], None)
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: Any = None,
+        data: Any = None,
+        stream: bool = False,
+    ) -> Any:
+        """One logical request: retried on transient failures, redirects followed by hand.
+
+        Redirects are followed here rather than by requests so that the rule is explicit and
+        tested: an ``Authorization`` header is only ever sent to the origin it was meant for.
+        """
+        headers = dict(headers or {})
+        original_url = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self._send_once(method, url, headers=headers, params=params, data=data, stream=stream)
+            location = response.headers.get("Location")
+            if response.status_code not in REDIRECT_STATUSES or not location:
+                return response
+            response.close()
+            next_url = urljoin(url, location)
+            if not same_origin(original_url, next_url):
+                headers.pop("Authorization", None)
+            if response.status_code == 303:
+                method, data = "GET", None
+            params = None  # the Location carries its own query
+            url = next_url
+        raise TransportError(
+            "Registry %s redirected more than %d times for %s" % (self.registry, MAX_REDIRECTS, original_url),
+            registry=self.registry,
+        )
+
+    @retry_transient
+    def _send_once(self, method: str, url: str, **kwargs: Any) -> Any:
+        self.request_count += 1
+        try:
+            return self.session.request(method, url, allow_redirects=False, timeout=self.options.timeout, **kwargs)
+        except requests.exceptions.SSLError as err:
+            raise TransportError(
+                "TLS failure talking to registry %s (%s): %s. Give the registry's CA with ca_path, or set"
+                " validate_certs to false for a registry you trust" % (self.registry, _host_of(url), _reason(err)),
+                registry=self.registry,
+            ) from None
+        except requests.exceptions.Timeout:
+            raise TransportError(
+                "Timed out after %s seconds talking to registry %s (%s)"
+                % (self.options.timeout, self.registry, _host_of(url)),
+                registry=self.registry,
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as err:
+            raise TransportError(
+                "Cannot reach registry %s at %s: %s" % (self.registry, _host_of(url), _reason(err)),
+                registry=self.registry,
+            ) from None
+        except requests.exceptions.RequestException as err:
+            raise TransportError(
+                "Request to registry %s failed: %s" % (self.registry, _reason(err)), registry=self.registry
+            ) from None
+
+
+def _with_auth(headers: dict[str, str] | None, authorization: str | None) -> dict[str, str]:
+    merged = dict(headers or {})
+    if authorization:
+        merged["Authorization"] = authorization
+    return merged
+
+
+def _host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return "%s://%s" % (parts.scheme, parts.netloc)
+
+
+def _reason(err: BaseException) -> str:
+    """The underlying reason of a requests/urllib3 error, without urllib3's object repr prefix."""
+    inner: Any = err.args[0] if err.args and isinstance(err.args[0], BaseException) else err
+    inner = getattr(inner, "reason", None) or inner
+    return re.sub(r"^<[^>]*>: ", "", str(inner)) or inner.__class__.__name__
+
+
+def _read_error_body(response: Any, limit: int = 65536) -> bytes:
+    try:
+        return response.content[:limit]
+    except Exception:  # noqa: BLE001 - an unreadable error body must not mask the status
+        return b""
