@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from support.faultproxy import FaultProxy  # noqa: E402
 from support.images import Image, make_image  # noqa: E402
 from support.pki import CertificateAuthority  # noqa: E402
+from support.playbook import PlaybookRun, run_playbook  # noqa: E402
 from support.rawhttp import RawClient  # noqa: E402
 from support.registry import KINDS, REGISTRY_BINARY, RegistryServer  # noqa: E402
 from support.skopeo import SKOPEO_BINARY, Skopeo, cleanup_isolation  # noqa: E402
@@ -238,3 +239,17 @@ def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
+
+
+@pytest.fixture
+def playbook(tmp_path: Path) -> Callable[..., PlaybookRun]:
+    """``playbook(tasks, check=False, diff=False, verbosity=0, ...)`` runs a real ansible-playbook on localhost.
+
+    Each call gets its own working directory; read results with ``run.task(name)``.
+    """
+    runs = itertools.count(1)
+
+    def run(tasks: list[dict[str, Any]], **options: Any) -> PlaybookRun:
+        return run_playbook(tasks, tmp_path / ("playbook-%d" % next(runs)), **options)
+
+    return run
