@@ -31,15 +31,17 @@ options:
       - A dictionary whose keys are registry hosts as they appear in references (V(ghcr.io),
         V(registry.example.com:5000), V(docker.io) for Docker Hub). Each value is a dictionary with either C(username)
         and C(password), or C(token), a bearer token that is sent as it is.
+      - A key may also name a namespace or repository (V(ghcr.io/my-org)); the most specific key that matches wins.
       - Never logged or returned.
     type: dict
   auth_file:
     description:
       - Path of a container auth file to read credentials from, in the format of C(docker login) (C(config.json))
         or C(podman login) (C(auth.json)).
-      - If not set, the first of these that exists is used, in this order
-        E(REGISTRY_AUTH_FILE), C($XDG_RUNTIME_DIR/containers/auth.json), C($DOCKER_CONFIG/config.json),
-        C(~/.docker/config.json).
+      - If not set, these files are searched in this order, and the first that has an entry for the registry is used
+        (as skopeo and podman do) E(REGISTRY_AUTH_FILE), C($XDG_RUNTIME_DIR/containers/auth.json),
+        C($XDG_CONFIG_HOME/containers/auth.json) (default C(~/.config/containers/auth.json)),
+        C($DOCKER_CONFIG/config.json), C(~/.docker/config.json). A file that exists but cannot be parsed is an error.
       - Entries under C(auths) may hold C(auth) (base64 of C(user:password)), C(username) and C(password), or
         C(identitytoken) (an OAuth2 refresh token exchanged for registry tokens).
       - C(credHelpers) (a helper per registry) and C(credsStore) (a helper for every other registry) are honoured
@@ -76,7 +78,7 @@ options:
   retries:
     description:
       - How many times to retry a request that failed for a passing reason before giving up.
-      - Retried are connection errors, and answers 429 (too many requests), 502, 503 and 504 to idempotent requests
+      - Retried are connection errors, and answers 408, 429 (too many requests), 502, 503 and 504 to idempotent requests
         (C(GET), C(HEAD), C(PUT), C(DELETE)). An interrupted blob upload starts again from a new upload session.
       - Waits grow exponentially between attempts. A C(Retry-After) header from the registry sets the wait instead.
         The wait state is kept per registry host and shared by every request to it.

@@ -31,8 +31,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import validate_digest
 from ansible_collections.ocireg.registry.plugins.module_utils._transport import Transport
 
-PAGE_SIZE = 1000  # ECR's maximum; registries with a lower cap say so and we fall back
-FALLBACK_PAGE_SIZE = 100
+# ECR's maximum. A registry with a lower cap answers PAGINATION_NUMBER_INVALID (distribution: any n above
+# catalog.maxentries); we then ask without n and let it use its own page size.
+PAGE_SIZE = 1000
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit; a larger answer is not a manifest
 BLOB_CHUNK_BYTES = 1024 * 1024
 MONOLITHIC_UPLOAD_BYTES = 16 * 1024 * 1024
@@ -141,7 +142,7 @@ class RegistryClient:
                 )
             except RegistryResponseError as err:
                 if "PAGINATION_NUMBER_INVALID" in err.codes and params and params.get("n") == PAGE_SIZE:
-                    params = {"n": FALLBACK_PAGE_SIZE}
+                    params = None
                     continue
                 raise
             with response:
@@ -488,13 +489,20 @@ def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
 
 def _read_limited(response: Any, limit: int, action: str, registry: str) -> bytes:
     data = bytearray()
-    for chunk in response.iter_content(65536):
-        data.extend(chunk)
-        if len(data) > limit:
-            raise RegistryResponseError(
-                "Registry %s sent more than %d bytes to '%s'; that is not a manifest" % (registry, limit, action),
-                registry=registry,
-            )
+    try:
+        for chunk in response.iter_content(65536):
+            data.extend(chunk)
+            if len(data) > limit:
+                raise RegistryResponseError(
+                    "Registry %s sent more than %d bytes to '%s'; that is not a manifest" % (registry, limit, action),
+                    registry=registry,
+                )
+    except OSError as err:  # requests' errors for a cut or garbled body (ChunkedEncodingError, ...) are OSErrors
+        raise TransportError(
+            "Registry %s broke off its answer to '%s' after %d bytes: %s"
+            % (registry, action, len(data), err.__class__.__name__),
+            registry=registry,
+        ) from None
     return bytes(data)
 
 

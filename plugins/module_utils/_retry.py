@@ -30,6 +30,10 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST
 MAX_SINGLE_WAIT = 60.0
 
 
+class PermanentTransportError(TransportError):
+    """A transport failure that retrying cannot fix, such as an untrusted certificate: raised at once."""
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
     if not value:
@@ -112,6 +116,8 @@ def retry_transient(func: Callable[..., Any]) -> Callable[..., Any]:
             attempt += 1
             try:
                 response = func(self, method, url, **kwargs)
+            except PermanentTransportError:
+                raise
             except TransportError:
                 if not retryable or attempt > backoff.retries:
                     raise

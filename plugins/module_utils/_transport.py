@@ -22,7 +22,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     TransportError,
     error_from_response,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._retry import HostBackoff, retry_transient
+from ansible_collections.ocireg.registry.plugins.module_utils._retry import (
+    HostBackoff,
+    PermanentTransportError,
+    retry_transient,
+)
 
 try:
     import requests
@@ -38,6 +42,13 @@ except ImportError as import_error:  # pragma: no cover - reported by the module
 USER_AGENT = "ocireg.registry (Ansible collection)"
 MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# TLS failures that fail the same way every time (certificates, protocol mismatch): never retried.
+# Others, such as an EOF in the handshake, can be a passing network problem.
+PERMANENT_TLS_FAILURE = re.compile(r"CERTIFICATE|UNKNOWN_CA|WRONG_VERSION_NUMBER|HANDSHAKE_FAILURE", re.IGNORECASE)
+# The server's alert when it wants a client certificate, or does not trust the one it got (mutual TLS).
+CLIENT_CERTIFICATE_REFUSED = re.compile(
+    r"ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|UNKNOWN_CA|ACCESS_DENIED)", re.IGNORECASE
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +93,7 @@ class Transport:
         self.session = self._new_session(options)
         self.auth = Authenticator(registry, credentials, self.send)
         self.request_count = 0
+        self._challenge_probed = False
 
     def _new_session(self, options: ConnectionOptions) -> Any:
         session = requests.Session()
@@ -129,7 +141,7 @@ class Transport:
         Any other status raises the typed error for it, with ``action`` in the message.
         """
         url = self.url(path)
-        if data is not None and not isinstance(data, (bytes, str)) and not self.auth.knows_challenge:
+        if data is not None and not isinstance(data, (bytes, str)) and not self._challenge_probed:
             # A streamed body cannot be sent twice, so learn the challenge before sending it.
             self.ping_challenge()
         sent = self.auth.header_for(scopes)
@@ -154,6 +166,9 @@ class Transport:
 
     def ping_challenge(self) -> None:
         """``GET /v2/`` to learn how the registry wants us to authenticate."""
+        self._challenge_probed = True
+        if self.auth.knows_challenge:
+            return
         response = self.send("GET", self.url("/v2/"))
         response.close()
         if response.status_code == 401:
@@ -200,9 +215,14 @@ class Transport:
         try:
             return self.session.request(method, url, allow_redirects=False, timeout=self.options.timeout, **kwargs)
         except requests.exceptions.SSLError as err:
-            raise TransportError(
-                "TLS failure talking to registry %s (%s): %s. Give the registry's CA with ca_path, or set"
-                " validate_certs to false for a registry you trust" % (self.registry, _host_of(url), _reason(err)),
+            reason = _reason(err)
+            if CLIENT_CERTIFICATE_REFUSED.search(reason):
+                advice = "The registry wants a client certificate it trusts: give one with client_cert and client_key"
+            else:
+                advice = "Give the registry's CA with ca_path, or set validate_certs to false for a registry you trust"
+            error_class = PermanentTransportError if PERMANENT_TLS_FAILURE.search(reason) else TransportError
+            raise error_class(
+                "TLS failure talking to registry %s (%s): %s. %s" % (self.registry, _host_of(url), reason, advice),
                 registry=self.registry,
             ) from None
         except requests.exceptions.Timeout:

@@ -1,0 +1,254 @@
+# Private module_utils of ocireg.registry: not a public API, may change without notice.
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Image details from a manifest and its config, fetched with as few requests as the API allows.
+
+One ``GET`` per tag (the manifest; no ``HEAD`` first, since the body is needed anyway), one more for the
+selected platform's manifest when the tag is an index, and one ``GET`` per *distinct* config digest for
+the whole run: configs and child manifests are content-addressed, so a digest read once (in any
+repository) is never read again. Lookups of the same digest from several threads share one request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, RegistryResponseError
+from ansible_collections.ocireg.registry.plugins.module_utils._filesystem import ChunkStream, LayerSource, read_paths
+from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+    DOCKER_CONFIG,
+    OCI_CONFIG,
+    Descriptor,
+    ManifestInfo,
+    format_platform,
+    parse_manifest,
+    select_platform,
+)
+
+IMAGE_CONFIG_MEDIA_TYPES = frozenset((OCI_CONFIG, DOCKER_CONFIG))
+MAX_CONFIG_BYTES = 4 * 1024 * 1024  # distribution's manifest limit; an image config is a few KiB
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Concurrency helpers
+
+
+class OnceCache:
+    """A thread-safe memo where each key is computed once, even when several threads ask at the same time."""
+
+    def __init__(self) -> None:
+        self._futures: dict[Any, Future] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], T]) -> T:
+        with self._lock:
+            future = self._futures.get(key)
+            owner = future is None
+            if owner:
+                future = self._futures[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as err:
+                future.set_exception(err)
+                with self._lock:
+                    del self._futures[key]  # a failure is not remembered: the next caller tries again
+        return future.result()
+
+    def __len__(self) -> int:
+        return len(self._futures)
+
+
+def map_concurrently(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
+    """``[function(item) for item in items]`` with up to ``workers`` threads, results in input order.
+
+    The first exception (in input order) is raised once the work already running has finished; work
+    not started yet is cancelled, so a failure does not leave requests going out in the background.
+    """
+    if workers <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    executor = ThreadPoolExecutor(max_workers=min(workers, len(items)))
+    try:
+        futures = [executor.submit(function, item) for item in items]
+        return [future.result() for future in futures]
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Images
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedImage:
+    """A tag or digest resolved to its top manifest, the image manifest for the platform, and its config."""
+
+    top: ManifestInfo
+    image: ManifestInfo | None  # the top manifest itself, or the selected platform's child of an index
+    selected: Descriptor | None  # the index entry that was selected (indexes only)
+    config: dict | None  # the parsed image config (None for artifacts with another config type)
+
+
+class ImageInspector:
+    """Resolves images in one registry and turns them into image details; safe to share between threads."""
+
+    def __init__(self, client: RegistryClient, platform: str):
+        self.client = client
+        self.platform = platform
+        self._manifests = OnceCache()  # digest -> ManifestInfo (platform manifests of indexes)
+        self._configs = OnceCache()  # digest -> parsed config
+
+    def resolve(self, repository: str, reference: str) -> ResolvedImage:
+        """Fetch ``repository:reference`` (a tag or digest) and what its details need.
+
+        Raises NotFoundError only when the repository or the reference itself is unknown; a platform
+        manifest or config that an existing index or manifest names but the registry lacks is a
+        RegistryResponseError, because the image is broken rather than absent.
+        """
+        fetched = self.client.get_manifest(repository, reference)
+        top = parse_manifest(fetched.raw, fetched.media_type)
+        try:
+            return self._complete(repository, top)
+        except NotFoundError as err:
+            raise RegistryResponseError(
+                "Image %s in %s on registry %s is incomplete: %s" % (top.digest, repository, self.client.registry, err),
+                registry=self.client.registry,
+                repository=repository,
+            ) from None
+
+    def _complete(self, repository: str, top: ManifestInfo) -> ResolvedImage:
+        image: ManifestInfo | None = top
+        selected = None
+        if top.is_index:
+            image = None
+            try:
+                selected = select_platform(top, self.platform)
+            except NotFoundError:
+                selected = None
+            if selected is not None:
+                digest = selected.digest
+                child = self._manifests.get(digest, lambda: self._fetch_manifest(repository, digest))
+                image = None if child.is_index else child
+        config = None
+        if image is not None and image.config is not None and _is_image_config(image.config.media_type):
+            descriptor = image.config
+            config = self._configs.get(descriptor.digest, lambda: self._fetch_config(repository, descriptor))
+        return ResolvedImage(top=top, image=image, selected=selected, config=config)
+
+    def _fetch_manifest(self, repository: str, digest: str) -> ManifestInfo:
+        fetched = self.client.get_manifest(repository, digest)
+        return parse_manifest(fetched.raw, fetched.media_type)
+
+    def _fetch_config(self, repository: str, descriptor: Descriptor) -> dict:
+        raw = self.client.read_blob(repository, descriptor.digest, limit=MAX_CONFIG_BYTES)
+        try:
+            config = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            config = None
+        if not isinstance(config, dict):
+            raise RegistryResponseError(
+                "The image config %s in %s on registry %s is not a JSON object"
+                % (descriptor.digest, repository, self.client.registry),
+                registry=self.client.registry,
+                repository=repository,
+            )
+        return config
+
+    def layer_sources(self, repository: str, resolved: ResolvedImage) -> list[LayerSource]:
+        """What :func:`read_paths` needs to stream the layers of the resolved image, bottom first."""
+        if resolved.image is None:
+            raise NotFoundError(
+                "Image %s in %s has no manifest for platform %s; available platforms: %s"
+                % (
+                    resolved.top.digest,
+                    repository,
+                    self.platform,
+                    ", ".join(_platform_text(entry) for entry in resolved.top.platforms) or "none",
+                ),
+                registry=self.client.registry,
+                repository=repository,
+            )
+        sources = []
+        for index, layer in enumerate(resolved.image.layers):
+            description = "Layer %d (%s, %s) of %s" % (index + 1, layer.digest, layer.media_type, repository)
+            sources.append((description, self._layer_opener(repository, layer)))
+        return sources
+
+    def _layer_opener(self, repository: str, layer: Descriptor) -> Callable[[], ChunkStream]:
+        def open_layer() -> ChunkStream:
+            reader = self.client.open_blob(repository, layer.digest, layer.size)
+            return ChunkStream(reader.chunks(), close=reader.close)
+
+        return open_layer
+
+    def read_paths(
+        self, repository: str, resolved: ResolvedImage, paths: Iterable[str], max_file_size: int
+    ) -> dict[str, dict]:
+        return read_paths(self.layer_sources(repository, resolved), list(paths), max_file_size)
+
+
+def _is_image_config(media_type: str) -> bool:
+    # Some old pushes leave the config's mediaType out; those are image configs too.
+    return media_type in IMAGE_CONFIG_MEDIA_TYPES or not media_type
+
+
+def _platform_text(entry: dict) -> str:
+    try:
+        return format_platform(entry)
+    except Exception:  # noqa: BLE001 - a malformed platform in an index is shown as it is
+        return repr(entry)
+
+
+def image_details(name: str, tag: str | None, resolved: ResolvedImage) -> dict[str, Any]:
+    """The image details of DESIGN.md.
+
+    For an index, ``digest``/``media_type``/``platforms`` describe the index, and ``created``, ``labels``,
+    ``architecture``, ``os``, ``variant``, ``layers`` and ``history`` describe the platform picked from it
+    (``platform``; null when the index has no such platform). ``size`` is every byte a pull of that tag
+    (for that platform) transfers: the index, the platform's manifest, its config and its layers.
+    """
+    top, image, config = resolved.top, resolved.image, resolved.config or {}
+    size = top.size
+    if image is not None:
+        size = (size if image is not top else 0) + image.total_size
+    image_config = config.get("config") if isinstance(config.get("config"), dict) else {}
+    labels = image_config.get("Labels") if isinstance(image_config.get("Labels"), dict) else {}
+    history = config.get("history") if isinstance(config.get("history"), list) else []
+    selected_platform = resolved.selected.platform if resolved.selected is not None else None
+    platform_source = selected_platform or {}
+    platforms = top.platforms if top.is_index else []
+    selected = None
+    if resolved.selected is not None:
+        selected = next((entry for entry in platforms if entry["digest"] == resolved.selected.digest), None)
+    return {
+        "name": name,
+        "tag": tag,
+        "digest": top.digest,
+        "media_type": top.media_type,
+        "size": size,
+        "created": config.get("created") if isinstance(config.get("created"), str) else None,
+        "labels": dict(labels),
+        "architecture": _text(config.get("architecture")) or _text(platform_source.get("architecture")),
+        "os": _text(config.get("os")) or _text(platform_source.get("os")),
+        "variant": _text(config.get("variant")) or _text(platform_source.get("variant")),
+        "layers": [
+            {"digest": layer.digest, "size": layer.size, "media_type": layer.media_type}
+            for layer in (image.layers if image is not None else ())
+        ],
+        "history": history,
+        "platforms": platforms,
+        "platform": selected,
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

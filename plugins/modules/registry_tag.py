@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_tag
+short_description: Make tags in a container registry point where the playbook says
+version_added: 0.1.0
+author:
+  - ocireg.registry contributors (@ocireg)
+description:
+  - Points one or more tags of a repository at an image, or removes tags, on any registry that speaks the Docker
+    Registry HTTP API v2 or the OCI distribution specification. No container engine is needed.
+  - The image can come from the same repository (by tag or by digest), from another repository of the same registry
+    (its blobs are mounted, not copied), or from another registry (it is copied first).
+  - A tag that already points at the right image costs one C(HEAD) request, plus one for a source named by tag, and
+    nothing is written.
+  - Manifests are written exactly as they were read, so a tag gets the same digest as its source.
+extends_documentation_fragment:
+  - ocireg.registry.connection
+options:
+  repository:
+    description:
+      - The repository that holds the tags, as C([registry/]path), without a tag or a digest.
+      - For example V(registry.example.com/team/app), or V(https://127.0.0.1:5000/team/app) to force HTTPS on a
+        loopback host.
+    type: str
+    required: true
+  tag:
+    description:
+      - One or more tag names. Each is 1 to 128 letters, digits, V(_), V(.) and V(-), and does not start with V(.)
+        or V(-).
+      - Names given twice count once.
+      - Quote tags that look like numbers, V("1.10") rather than V(1.10), which YAML reads as the number 1.1.
+    type: list
+    elements: str
+    required: true
+    aliases:
+      - tags
+  state:
+    description:
+      - V(present) makes every tag point at O(source). Without O(source), the tags only have to exist, and the task
+        fails naming those that do not.
+      - V(absent) removes the named tags and nothing else. Other tags on the same image stay, and so does the image.
+        A tag that does not exist is not an error.
+      - Removing first asks the registry to delete the tag by name. Where the registry cannot (the CNCF distribution
+        registry 2.x and many others), the tag is moved onto a small placeholder image of its own, which is then
+        deleted by digest. The registry must allow deletes (for distribution, C(storage.delete.enabled)); if it does
+        not, the tag is put back where it was and the task fails.
+    type: str
+    choices:
+      - present
+      - absent
+    default: present
+  source:
+    description:
+      - What the tags must point at, with O(state=present).
+      - A reference with a tag or a digest, in this repository, another repository or another registry, for example
+        V(registry.example.com/team/app:1.4.2), V(registry.example.com/team/app@sha256:...) or
+        V(ghcr.io/org/app:1.4.2). Without tag or digest, the tag V(latest) is meant. With both, the digest wins.
+      - A bare digest (V(sha256:...)) means an image in this O(repository).
+      - From another repository of the same registry, the blobs are mounted; from another registry, they are
+        copied (only those the repository lacks), then the manifest is written. Credentials for a second registry
+        come from O(credentials) or the auth file.
+      - On the same registry, a reference without V(http://) or V(https://) uses the scheme of O(repository).
+    type: str
+  overwrite:
+    description:
+      - Whether a tag that exists and points at another image may be moved to O(source).
+      - V(false) protects release tags. The task then fails, and changes nothing, when any of the tags already points
+        elsewhere. Tags that do not exist yet are created, and tags already on O(source) are fine.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description: Reads the tags and the source, and reports what a real run would change, without writing.
+  diff_mode:
+    support: full
+    description: The tags before and after, each as tag -> digest (null when the tag does not exist).
+seealso:
+  - module: ocireg.registry.registry_image
+  - module: ocireg.registry.registry_info
+notes:
+  - Tags are read one C(HEAD) request each. Registries such as Docker Hub do not count C(HEAD) requests against
+    their pull limits.
+"""
+
+EXAMPLES = r"""
+- name: Tag the image that is now 1.4.2 as stable and 1.4
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    tag:
+      - stable
+      - "1.4"
+    source: registry.example.com/team/app:1.4.2
+  delegate_to: localhost
+
+- name: Pin a tag to a digest of the same repository
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    tag: canary
+    source: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+  delegate_to: localhost
+
+- name: Promote from staging to the production repository, never moving an existing release tag
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/prod/app
+    tag: "{{ release }}"
+    source: "registry.example.com/staging/app@{{ staging_digest }}"
+    overwrite: false
+  delegate_to: localhost
+
+- name: Copy a release from GHCR into the local mirror and tag it
+  ocireg.registry.registry_tag:
+    repository: mirror.example.com/org/app
+    tag:
+      - "1.4.2"
+      - latest
+    source: ghcr.io/org/app:1.4.2
+    credentials:
+      ghcr.io:
+        token: "{{ ghcr_token }}"
+      mirror.example.com:
+        username: "{{ mirror_user }}"
+        password: "{{ mirror_password }}"
+  delegate_to: localhost
+
+- name: Check that the release tags exist
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    tag:
+      - "1.4.2"
+      - "1.4.1"
+  delegate_to: localhost
+
+- name: Remove a tag, keeping the image and its other tags
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/team/app
+    tag: pr-1234
+    state: absent
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+digest:
+  description:
+    - The digest the tags point at after the task.
+    - Without O(source), the digest all the tags share, or null when they point at different images.
+  returned: when O(state=present)
+  type: str
+  sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+tags:
+  description: Each tag the task names, in the order given.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    tag:
+      description: The tag name.
+      type: str
+      returned: always
+      sample: stable
+    digest:
+      description: The digest the tag points at after the task; null when it does not exist afterwards.
+      type: str
+      returned: always
+      sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    previous_digest:
+      description: The digest the tag pointed at before the task; null when it did not exist.
+      type: str
+      returned: always
+      sample: sha256:0d5dc8b0ac9b5e6a1bc4c3a5a4dc0b5f0b3b0a2d9b7e1f4f0a1e2d3c4b5a6978
+    changed:
+      description: Whether the task moved, created or removed this tag (in check mode, whether it would).
+      type: bool
+      returned: always
+      sample: true
+"""
+
+from ansible_collections.ocireg.registry.plugins.module_utils._common import (
+    registry_clients,
+    registry_errors,
+    registry_module,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._copy import copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    InvalidInputError,
+    NotFoundError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_repository
+from ansible_collections.ocireg.registry.plugins.module_utils._tagging import (
+    TagChange,
+    check_overwrite,
+    common_digest,
+    digests_of,
+    missing_tags,
+    parse_source,
+    plan_absent,
+    plan_present,
+    put_tags,
+    read_tags,
+    remove_tag,
+    require_source,
+    same_repository,
+    tag_diff,
+    validate_tag_list,
+)
+
+
+class TagManager:
+    """Plans with HEADs, then (outside check mode) writes only the tags that differ."""
+
+    def __init__(self, module):
+        params = module.params
+        self.check_mode = module.check_mode
+        self.state = params["state"]
+        self.overwrite = params["overwrite"]
+        self.repository = parse_repository(params["repository"])
+        self.tags = validate_tag_list(params["tag"])
+        self.source = None
+        if params["source"] is not None:
+            if self.state == "absent":
+                raise InvalidInputError(
+                    "Option source (%r) only applies to state=present; state=absent removes the named tags."
+                    % params["source"]
+                )
+            self.source = parse_source(params["source"], self.repository)
+        self.clients = registry_clients(params, self.repository)
+        self.client = self.clients.for_reference(self.repository)
+        self.current = {}
+        self.changes = []
+        self.fetched = None
+
+    @property
+    def name(self):
+        return self.repository.name
+
+    def plan(self):
+        """Read the tags (one HEAD each) and the source; returns the tags a real run writes."""
+        if self.state == "absent":
+            self.current = read_tags(self.client, self.repository.repository, self.tags)
+            self.changes = plan_absent(digests_of(self.current))
+            return [change.tag for change in self.changes if change.changed]
+        desired = self._source_digest()
+        self.current = read_tags(self.client, self.repository.repository, self.tags)
+        digests = digests_of(self.current)
+        if desired is None:
+            missing = missing_tags(digests)
+            if missing:
+                raise NotFoundError(
+                    "Tag%s %s of %s do%s not exist, and no source was given to create %s from."
+                    % (
+                        "s" if len(missing) > 1 else "",
+                        ", ".join(missing),
+                        self.name,
+                        "" if len(missing) > 1 else "es",
+                        "them" if len(missing) > 1 else "it",
+                    ),
+                    registry=self.repository.registry,
+                    repository=self.repository.repository,
+                )
+            self.changes = [TagChange(tag, digest, digest) for tag, digest in digests.items()]
+            return []
+        if not self.overwrite:
+            check_overwrite(self.name, digests, desired)
+        self.changes = plan_present(digests, desired)
+        pending = [change.tag for change in self.changes if change.changed]
+        if not pending:
+            return []
+        if same_repository(self.source, self.repository) and not self.check_mode:
+            return self._read_source_manifest()
+        if self.source.digest:
+            self._head_source()  # it exists, or a message naming it, before anything is written
+        return pending
+
+    def apply(self, pending):
+        if self.state == "absent":
+            for tag in pending:
+                remove_tag(self.client, self.repository.repository, tag, self.current[tag])
+            return
+        if self.fetched is not None:
+            put_tags(self.client, self.repository.repository, self.fetched.raw, self.fetched.media_type, pending)
+        else:
+            self._promote(pending)
+
+    def result(self):
+        result = {
+            "changed": any(change.changed for change in self.changes),
+            "tags": [change.to_dict() for change in self.changes],
+            "diff": tag_diff(self.changes),
+        }
+        if self.state == "present":
+            result["digest"] = common_digest(change.digest for change in self.changes)
+        return result
+
+    # -- present ------------------------------------------------------------------------------------
+
+    def _source_client(self):
+        return self.clients.for_reference(self.source)
+
+    def _source_digest(self):
+        """The digest the tags must point at: given, or one HEAD on a tag-named source."""
+        if self.source is None:
+            return None
+        if self.source.digest:
+            return self.source.digest
+        return self._head_source().digest
+
+    def _head_source(self):
+        descriptor = self._source_client().head_manifest(self.source.repository, self.source.manifest_reference)
+        return require_source(descriptor, self.source)
+
+    def _replan(self, digest):
+        """The source turned out to be ``digest`` when read (it moved since the HEAD): plan again for it."""
+        digests = {change.tag: change.previous_digest for change in self.changes}
+        if digest != self.changes[0].digest:
+            if not self.overwrite:
+                check_overwrite(self.name, digests, digest)
+            self.changes = plan_present(digests, digest)
+        return [change.tag for change in self.changes if change.changed]
+
+    def _read_source_manifest(self):
+        """Within the repository: GET the source once (by digest when given, so it is verified against it);
+        its exact bytes are then PUT under each tag that differs."""
+        try:
+            self.fetched = self.client.get_manifest(self.repository.repository, self.source.manifest_reference)
+        except NotFoundError:
+            require_source(None, self.source)
+            raise
+        return self._replan(self.fetched.digest)
+
+    def _promote(self, pending):
+        """Another repository (mount) or registry (copy): the copy engine writes the first tag, PUT the rest."""
+        copied = copy_image(self.clients, self.source, self.repository.with_tag(pending[0]))
+        pending = [tag for tag in self._replan(copied.digest) if tag != pending[0]]
+        if pending:
+            fetched = self.client.get_manifest(self.repository.repository, copied.digest)
+            put_tags(self.client, self.repository.repository, fetched.raw, fetched.media_type, pending)
+
+
+def main():
+    argument_spec = {
+        "repository": {"type": "str", "required": True},
+        "tag": {"type": "list", "elements": "str", "required": True, "aliases": ["tags"]},
+        "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+        "source": {"type": "str"},
+        "overwrite": {"type": "bool", "default": True},
+    }
+    module = registry_module(argument_spec, supports_check_mode=True)
+    with registry_errors(module, changed=False):
+        manager = TagManager(module)
+        pending = manager.plan()
+    if pending and not module.check_mode:
+        # Something may be written from here on: a failure reports changed, to be safe.
+        with registry_errors(module, changed=True):
+            manager.apply(pending)
+    module.exit_json(**manager.result())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Retry policy (plugins/module_utils/_retry.py): Retry-After parsing, per-host backoff, what gets retried."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ansible_collections.ocireg.registry.plugins.module_utils import _retry
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._retry import (
+    MAX_SINGLE_WAIT,
+    HostBackoff,
+    PermanentTransportError,
+    parse_retry_after,
+    retry_transient,
+)
+
+NOW = 1_700_000_000.0  # a fixed "now" for HTTP-date arithmetic
+
+
+# -- parse_retry_after ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("0", 0.0), ("1", 1.0), ("120", 120.0), (" 7 ", 7.0)])
+def test_retry_after_delta_seconds(value: str, seconds: float) -> None:
+    assert parse_retry_after(value) == seconds
+
+
+@pytest.mark.parametrize("offset", [0, 30, 3600])
+def test_retry_after_http_date_in_the_future(offset: int) -> None:
+    header = email.utils.formatdate(NOW + offset, usegmt=True)  # e.g. "Tue, 14 Nov 2023 22:13:20 GMT"
+    assert parse_retry_after(header, now=NOW) == pytest.approx(offset)
+
+
+def test_retry_after_http_date_in_the_past_means_now() -> None:
+    assert parse_retry_after(email.utils.formatdate(NOW - 600, usegmt=True), now=NOW) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", "soon", "-1", "1.5", "0x10", "Tue, 99 Foo 2023", "1e3"])
+def test_retry_after_garbage_is_ignored(value: str | None) -> None:
+    assert parse_retry_after(value) is None
+
+
+# -- HostBackoff ----------------------------------------------------------------------------------------------
+
+
+class Clock:
+    """A fake monotonic clock for _retry (only there), whose sleep() just advances it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+        monkeypatch.setattr(_retry, "time", SimpleNamespace(monotonic=lambda: self.now, time=time.time))
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 6))
+        self.now += seconds
+
+
+def test_backoff_honours_retry_after_up_to_a_cap() -> None:
+    backoff = HostBackoff(5)
+    assert backoff.delay(1, "0") == 0.0
+    assert backoff.delay(3, "2") == 2.0  # the hint wins over the exponential delay
+    assert backoff.delay(1, "86400") == MAX_SINGLE_WAIT
+    assert backoff.delay(1, email.utils.formatdate(usegmt=True)) <= 1.0
+
+
+@pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (4, 2.0, 4.0)])
+def test_backoff_grows_exponentially_with_jitter(attempt: int, low: float, high: float) -> None:
+    backoff = HostBackoff(5)
+    delays = [backoff.delay(attempt, None) for _ in range(200)]
+    assert all(low <= delay <= high for delay in delays)
+    assert len(set(delays)) > 100  # jittered, not lockstep
+
+
+def test_backoff_is_capped_by_max_delay() -> None:
+    backoff = HostBackoff(20, base_delay=1.0, max_delay=3.0)
+    assert all(1.5 <= backoff.delay(10, None) <= 3.0 for _ in range(50))
+
+
+def test_backoff_garbage_retry_after_falls_back_to_exponential() -> None:
+    assert all(0.25 <= HostBackoff(5).delay(1, "whenever") <= 0.5 for _ in range(20))
+
+
+def test_backoff_window_is_shared_by_every_request_to_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    sleeps: list[float] = []
+    backoff = HostBackoff(5, sleep=sleeps.append)  # sleeping does not move the clock: other threads still wait
+
+    backoff.wait(1, "3")  # one request is told to come back in 3 s
+    backoff.wait_turn()  # any other request to the host, meanwhile, waits for the same window
+    clock.now += 1.0
+    backoff.wait_turn()  # a second later, for what is left of it
+    clock.now += 2.5
+    backoff.wait_turn()  # and not at all once it has passed
+
+    assert sleeps == [3.0, 3.0, 2.0] and backoff.retried == 1
+
+
+def test_a_shorter_hint_does_not_shorten_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    sleeps: list[float] = []
+    backoff = HostBackoff(5, sleep=sleeps.append)
+    backoff.wait(1, "5")
+    backoff.wait(1, "0")
+    assert sleeps == [5.0, 5.0] and clock.now == 1000.0
+
+
+def test_negative_retries_mean_none() -> None:
+    assert HostBackoff(-3).retries == 0
+
+
+# -- retry_transient ------------------------------------------------------------------------------------------
+
+
+class Response:
+    def __init__(self, status: int, retry_after: str | None = None) -> None:
+        self.status_code = status
+        self.headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeTransport:
+    """Answers with OUTCOMES in order (a Response, or an exception to raise); records each attempt."""
+
+    def __init__(self, outcomes: list[Any], retries: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.clock = Clock(monkeypatch)
+        self.backoff = HostBackoff(retries, sleep=self.clock.sleep)
+        self.outcomes = list(outcomes)
+        self.attempts: list[tuple[str, Any]] = []
+
+    @retry_transient
+    def send(self, method: str, url: str, **kwargs: Any) -> Any:
+        self.attempts.append((method, kwargs.get("data")))
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.mark.parametrize("status", [408, 429, 502, 503, 504])
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "POST"])
+def test_retryable_statuses_are_retried_for_replayable_requests(
+    status: int, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = Response(status, "1")
+    transport = FakeTransport([failed, Response(200)], 3, monkeypatch)
+
+    assert transport.send(method, "http://r/v2/", data=b"body").status_code == 200
+
+    assert len(transport.attempts) == 2 and failed.closed
+    assert transport.clock.slept == [1.0]
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 500, 501])
+def test_other_statuses_are_returned_at_once(status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = FakeTransport([Response(status)], 3, monkeypatch)
+    assert transport.send("GET", "http://r/v2/").status_code == status
+    assert len(transport.attempts) == 1 and transport.clock.slept == []
+
+
+def test_patch_is_never_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = FakeTransport([Response(503, "0")], 3, monkeypatch)
+    assert transport.send("PATCH", "http://r/upload", data=b"chunk").status_code == 503
+    with pytest.raises(TransportError):
+        FakeTransport([TransportError("cut")], 3, monkeypatch).send("PATCH", "http://r/upload", data=b"chunk")
+
+
+def test_a_streamed_body_is_never_replayed(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = iter([b"a", b"b"])
+    transport = FakeTransport([Response(503, "0")], 3, monkeypatch)
+    assert transport.send("PUT", "http://r/upload", data=body).status_code == 503
+    assert len(transport.attempts) == 1
+
+    transport = FakeTransport([TransportError("cut")], 3, monkeypatch)
+    with pytest.raises(TransportError, match="cut"):
+        transport.send("PUT", "http://r/upload", data=iter([b"a"]))
+    assert len(transport.attempts) == 1
+
+
+def test_connection_errors_are_retried_then_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = FakeTransport([TransportError("refused")] * 3, 2, monkeypatch)
+    with pytest.raises(TransportError, match="refused"):
+        transport.send("GET", "http://r/v2/")
+    assert len(transport.attempts) == 3  # the try and 2 retries
+    assert len(transport.clock.slept) == 2 and 0.25 <= transport.clock.slept[0] <= 0.5
+
+
+def test_permanent_transport_errors_are_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = FakeTransport([PermanentTransportError("certificate verify failed")], 5, monkeypatch)
+    with pytest.raises(PermanentTransportError):
+        transport.send("GET", "https://r/v2/")
+    assert len(transport.attempts) == 1 and transport.clock.slept == []
+    assert issubclass(PermanentTransportError, TransportError)  # callers still catch it as a TransportError
+
+
+def test_when_retries_run_out_the_last_answer_is_returned(monkeypatch: pytest.MonkeyPatch) -> None:
+    last = Response(503, "0")
+    transport = FakeTransport([Response(503, "0"), Response(503, "0"), last], 2, monkeypatch)
+    assert transport.send("GET", "http://r/v2/") is last
+    assert len(transport.attempts) == 3 and not last.closed  # the caller reads its error body
+
+
+def test_retries_0_tries_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = FakeTransport([Response(429, "1")], 0, monkeypatch)
+    assert transport.send("GET", "http://r/v2/").status_code == 429
+    assert len(transport.attempts) == 1 and transport.clock.slept == []
