@@ -49,6 +49,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
     platform_matches,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._retry import PermanentTransportError
 
 # Blobs up to this size are read whole and sent as one monolithic PUT (POST + PUT); larger ones are
 # streamed as one PATCH (POST + PATCH + PUT) and never held in memory.
@@ -274,6 +275,8 @@ def is_transient(err: RegistryError, source_verified: bool = False) -> bool:
     if isinstance(err, DigestMismatchError):
         # The source bytes verified, yet the registry saw others: they were mangled on the way.
         return source_verified
+    if isinstance(err, PermanentTransportError):
+        return False
     if isinstance(err, (TransportError, TooManyRequestsError)):
         return True
     return err.status in TRANSIENT_STATUSES or "BLOB_UPLOAD_UNKNOWN" in err.codes

@@ -51,6 +51,10 @@ class TransportError(RegistryError):
     """The registry could not be reached: DNS, refused connection, TLS failure, timeout."""
 
 
+class PermanentTransportError(TransportError):
+    """A transport failure that retrying cannot fix, such as an untrusted certificate: raised at once."""
+
+
 class AuthenticationError(RegistryError):
     """The registry rejected the credentials (401 after authenticating, or the token service refused)."""
 
@@ -148,11 +152,11 @@ def error_from_response(
     if repository:
         where += ", repository %s" % repository
     message = "Failed to %s on %s: HTTP %d" % (action, where, status)
+    cls = _STATUS_CLASSES.get(status, RegistryResponseError)
     if codes:
-        cls = _ERROR_CODES.get(code_names[0], (RegistryResponseError, ""))[0]
+        # An unknown code (distribution's UNAVAILABLE, a vendor's QUOTA_EXCEEDED) says less than the status.
+        cls = _ERROR_CODES.get(code_names[0], (cls, ""))[0]
         message += " " + "; ".join(_explain(code, text) for code, text in codes)
-    else:
-        cls = _STATUS_CLASSES.get(status, RegistryResponseError)
     return cls(message, registry=registry, repository=repository, status=status, codes=code_names)
 
 

@@ -462,5 +462,7 @@ def read_paths(
         _with_layer(source, lambda tar, index=index: filesystem.apply_layer(tar, index))
     # Paths that led elsewhere through symlinks or hard links: read the layers holding their bytes again.
     for index, members in sorted(filesystem.missing_content(paths).items()):
-        _with_layer(layers[index], lambda tar, index=index, members=members: filesystem.fill_content(tar, index, members))
+        _with_layer(
+            layers[index], lambda tar, index=index, members=members: filesystem.fill_content(tar, index, members)
+        )
     return {path: filesystem.describe(path) for path in paths}

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import PermanentTransportError, TransportError
 
 # 408 and 429 ask us to come back; 502/503/504 are proxies and overloaded backends. A plain 500 is
 # usually a deterministic registry bug, and retrying it only hides the message for longer.
@@ -28,10 +28,6 @@ RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST"})
 
 MAX_SINGLE_WAIT = 60.0
-
-
-class PermanentTransportError(TransportError):
-    """A transport failure that retrying cannot fix, such as an untrusted certificate: raised at once."""
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

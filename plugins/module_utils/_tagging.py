@@ -107,7 +107,7 @@ def parse_source(text: object, repository: Reference) -> Reference:
     try:
         source = parse_reference(text)
     except InvalidInputError as err:
-        raise InvalidInputError("Invalid source: %s" % err) from None
+        raise InvalidInputError("Option source: %s" % err) from None
     if source.scheme is None and source.registry == repository.registry:
         source = dataclasses.replace(source, scheme=repository.scheme)
     return source

@@ -10,6 +10,7 @@ knows about ``Authorization`` headers, and it never lets one follow a redirect t
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -18,15 +19,12 @@ from urllib.parse import urljoin, urlsplit
 from ansible_collections.ocireg.registry.plugins.module_utils._auth import Authenticator
 from ansible_collections.ocireg.registry.plugins.module_utils._credentials import Credentials
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    PermanentTransportError,
     RegistryError,
     TransportError,
     error_from_response,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._retry import (
-    HostBackoff,
-    PermanentTransportError,
-    retry_transient,
-)
+from ansible_collections.ocireg.registry.plugins.module_utils._retry import HostBackoff, retry_transient
 
 try:
     import requests
@@ -97,8 +95,8 @@ class Transport:
 
     def _new_session(self, options: ConnectionOptions) -> Any:
         session = requests.Session()
-        # trust_env would also read ~/.netrc and inject credentials we did not choose; proxies from
-        # the environment are still honoured below.
+        # trust_env would also read ~/.netrc and inject credentials we did not choose; the proxies and
+        # CA bundle that the environment names are still honoured, explicitly.
         session.trust_env = False
         session.proxies.update(get_environ_proxies(self.base_url))
         session.headers["User-Agent"] = USER_AGENT
@@ -106,6 +104,8 @@ class Transport:
             session.verify = False
         elif options.ca_path:
             session.verify = options.ca_path
+        elif os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
         if options.client_cert:
             session.cert = (options.client_cert, options.client_key) if options.client_key else options.client_cert
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=options.pool_size, max_retries=0)

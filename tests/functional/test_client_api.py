@@ -30,14 +30,6 @@ def sha256(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
-@pytest.fixture(autouse=True)
-def _fixture_requests_use_the_test_ca(monkeypatch: pytest.MonkeyPatch) -> None:
-    # requests lets REQUESTS_CA_BUNDLE override a session's verify=CA, which breaks the fixtures' RawClient
-    # (seed_many) on the TLS registries. The client under test ignores these variables (trust_env off).
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-
-
 @pytest.fixture
 def connect() -> Iterator[ClientFactory]:
     factory = ClientFactory()

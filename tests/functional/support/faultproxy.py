@@ -242,7 +242,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if retry_after is not None:
                 self.send_header("Retry-After", retry_after)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
             record.status = int(status)
 
         def _forward(self, record: ProxiedRequest, body: Iterator[bytes] | None) -> None:

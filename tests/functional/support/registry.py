@@ -239,6 +239,8 @@ class RegistryServer:
     def session(self) -> requests.Session:
         """A requests session with this registry's TLS settings (no credentials)."""
         session = requests.Session()
+        # The environment's REQUESTS_CA_BUNDLE would otherwise override verify=<test CA>.
+        session.trust_env = False
         for key, value in self.requests_kwargs().items():
             setattr(session, key, value)
         return session

@@ -40,6 +40,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
     is_foreign_layer,
     parse_manifest,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._retry import PermanentTransportError
 
 
 def digest(data: bytes) -> str:
@@ -519,6 +520,13 @@ def test_an_interrupted_upload_starts_again_from_a_fresh_session(monkeypatch):
     assert [call[1] for call in client.calls] == ["http://registry/upload/from-a-mount", None, None]
     assert source.opened == [descriptor.digest] * 3
     assert client.uploaded[descriptor.digest] == source.store.blobs[descriptor.digest]
+
+
+def test_transient_errors():
+    assert _copy.is_transient(TransportError("reset"))
+    assert _copy.is_transient(RegistryResponseError("gone", status=404, codes=["BLOB_UPLOAD_UNKNOWN"]))
+    assert not _copy.is_transient(PermanentTransportError("certificate verify failed"))
+    assert not _copy.is_transient(PermissionDeniedError("denied", status=403))
 
 
 def test_restarts_stop_after_the_retries_option():

@@ -15,6 +15,7 @@ import sys
 import threading
 
 import pytest
+
 from ansible_collections.ocireg.registry.plugins.module_utils import _credentials
 from ansible_collections.ocireg.registry.plugins.module_utils._credentials import (
     CredentialResolver,

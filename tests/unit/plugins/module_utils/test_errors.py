@@ -118,10 +118,6 @@ def test_an_unknown_code_is_named_without_explanation() -> None:
     assert str(err).endswith("HTTP 500 QUOTA_EXCEEDED (over quota)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an unknown code (distribution's UNAVAILABLE) should fall back to the status class; reported to the lead",
-)
 def test_an_unknown_code_falls_back_to_the_status_class() -> None:
     err = error_from_response(429, body(("UNAVAILABLE", "slow down")), action="pull", registry=REGISTRY)
     assert type(err) is TooManyRequestsError

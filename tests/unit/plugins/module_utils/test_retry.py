@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils import _retry
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import PermanentTransportError, TransportError
 from ansible_collections.ocireg.registry.plugins.module_utils._retry import (
     MAX_SINGLE_WAIT,
     HostBackoff,
-    PermanentTransportError,
     parse_retry_after,
     retry_transient,
 )

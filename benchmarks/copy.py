@@ -1,0 +1,391 @@
+"""Benchmark ocireg.registry.registry_image against skopeo copy, on the same work, in one run.
+
+Scenarios (real CNCF distribution registries on loopback, fresh storage for every destination):
+
+- cross: a 12-layer image of ~4 MiB incompressible layers, registry A -> registry B;
+- same: the same image within registry A, into a new repository each round;
+- multi: a 3-platform image (4 layers of ~4 MiB each per platform), registry A -> registry B;
+- rerun: registry_image again on an up-to-date destination (requests per manifest, blob traffic);
+- memory: the peak RSS of the module's Python process while it copies a single 512 MiB layer.
+
+registry_image runs through ansible-playbook; skopeo runs as an ansible.builtin.command task in a playbook,
+so both pay the same Ansible start-up. Rounds alternate which goes first. Bare `skopeo copy` is timed for
+reference. Requests and bytes come from the registries' access logs.
+
+    .venv/bin/python benchmarks/copy.py [--rounds 5] [--memory-mib 512] [--write-results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "functional"))
+
+from support.images import Image, make_image  # noqa: E402
+from support.playbook import run_playbook  # noqa: E402
+from support.registry import RegistryServer  # noqa: E402
+from support.skopeo import SKOPEO_BINARY, Skopeo, _Isolation, cleanup_isolation  # noqa: E402
+
+MIB = 1024 * 1024
+RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
+SECTION = "## Copy"
+MODULE = "ocireg.registry.registry_image"
+
+
+class Bench:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.servers: list[RegistryServer] = []
+        self.counter = 0
+
+    def registry(self) -> RegistryServer:
+        self.counter += 1
+        server = RegistryServer("open", self.root / f"registry-{self.counter}").start()
+        self.servers.append(server)
+        return server
+
+    def retire(self, server: RegistryServer) -> None:
+        server.stop()
+        subprocess.run(["rm", "-rf", str(server.storage)], check=False)
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def playbook(self, tasks: list[dict[str, Any]]) -> tuple[float, Any]:
+        self.counter += 1
+        started = time.monotonic()
+        run = run_playbook(tasks, self.root / f"playbook-{self.counter}", timeout=1800)
+        elapsed = time.monotonic() - started
+        if run.rc != 0:
+            raise RuntimeError(f"playbook failed:\n{run.output[-4000:]}")
+        return elapsed, run
+
+
+def skopeo_argv(src: str, dest: str) -> list[str]:
+    return [
+        SKOPEO_BINARY,
+        *_Isolation.global_args(),
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--src-no-creds",
+        "--dest-no-creds",
+        f"docker://{src}",
+        f"docker://{dest}",
+    ]
+
+
+def skopeo_task(src: str, dest: str) -> dict[str, Any]:
+    env = _Isolation.env()
+    keep = ("HOME", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE", "TMPDIR")
+    return {
+        "name": "skopeo copy",
+        "ansible.builtin.command": {"argv": skopeo_argv(src, dest)},
+        "environment": {key: env[key] for key in keep}
+        | {"CONTAINERS_REGISTRIES_CONF": env["CONTAINERS_REGISTRIES_CONF"]},
+        "changed_when": True,
+    }
+
+
+def ours_task(src: str, dest: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "registry_image", MODULE: {"src": src, "dest": dest}, "register": "copied", **extra}
+
+
+def traffic(servers: list[RegistryServer], marks: list[int], sizes: dict[str, int]) -> dict[str, int]:
+    """Requests, blob bytes served (GET) and uploaded (completed PUT ?digest=), mounts, over all SERVERS."""
+    result = {"requests": 0, "handshakes": 0, "blob_gets": 0, "bytes_down": 0, "uploads": 0, "bytes_up": 0, "mounts": 0}
+    for server, mark in zip(servers, marks):
+        for entry in server.requests_since(mark):
+            result["requests"] += 1
+            if entry["status"] == 401:
+                result["handshakes"] += 1
+            elif entry["method"] == "GET" and "/blobs/sha256:" in entry["path"]:
+                result["blob_gets"] += 1
+                result["bytes_down"] += entry["size"]
+            elif entry["method"] == "PUT" and "/blobs/uploads/" in entry["path"] and entry["status"] == 201:
+                result["uploads"] += 1
+                result["bytes_up"] += sizes.get(entry["params"].get("digest", [""])[0], 0)
+            elif entry["method"] == "POST" and entry["params"].get("mount") and entry["status"] == 201:
+                result["mounts"] += 1
+    return result
+
+
+def blob_sizes(image: Image) -> dict[str, int]:
+    return {blob.digest: blob.size for p in image.platforms.values() for blob in [p.config, *p.layers]}
+
+
+def timed_bare_skopeo(src: str, dest: str) -> float:
+    started = time.monotonic()
+    subprocess.run(skopeo_argv(src, dest), env=_Isolation.env(), check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+def compare(bench: Bench, image: Image, source: RegistryServer, repo: str, rounds: int, same: bool) -> dict[str, Any]:
+    """Alternate rounds of ours / skopeo-in-a-playbook / bare skopeo, each into a fresh destination."""
+    sizes = blob_sizes(image)
+    times: dict[str, list[float]] = {"ours": [], "skopeo": [], "bare": []}
+    seen: dict[str, dict[str, int]] = {}
+    for number in range(rounds):
+        order = ["ours", "skopeo"] if number % 2 == 0 else ["skopeo", "ours"]
+        for tool in [*order, "bare"]:
+            dest_server = source if same else bench.registry()
+            dest = f"{dest_server.host}/bench/{tool}-{number}:v1"
+            src = f"{source.host}/{repo}:v1"
+            servers = [source] if same else [source, dest_server]
+            marks = [server.mark() for server in servers]
+            if tool == "ours":
+                elapsed, _run = bench.playbook([ours_task(src, dest)])
+            elif tool == "skopeo":
+                elapsed, _run = bench.playbook([skopeo_task(src, dest)])
+            else:
+                elapsed = timed_bare_skopeo(src, dest)
+            times[tool].append(elapsed)
+            seen[tool] = traffic(servers, marks, sizes)
+            digest = Skopeo(dest_server).digest(f"bench/{tool}-{number}:v1")
+            if digest != image.digest:
+                raise RuntimeError(f"{tool} wrote {digest}, expected {image.digest}")
+            if not same:
+                bench.retire(dest_server)
+    ratios = [ours / skopeo for ours, skopeo in zip(times["ours"], times["skopeo"])]
+    return {"times": times, "ratio": statistics.median(ratios), "ratios": ratios, "traffic": seen}
+
+
+def rerun(bench: Bench, image: Image, source: RegistryServer, repo: str) -> dict[str, Any]:
+    dest_server = bench.registry()
+    src, dest = f"{source.host}/{repo}:v1", f"{dest_server.host}/bench/rerun:v1"
+    bench.playbook([ours_task(src, dest)])
+    marks = [source.mark(), dest_server.mark()]
+    elapsed, run = bench.playbook([ours_task(src, dest)])
+    result = run.task("registry_image")
+    if result["changed"]:
+        raise RuntimeError("the re-run changed something")
+    answered = {
+        name: [(r["method"], r["path"]) for r in server.requests_since(mark) if r["status"] != 401]
+        for name, server, mark in (("source", source, marks[0]), ("destination", dest_server, marks[1]))
+    }
+    # skopeo's re-run of the same copy, for comparison
+    skopeo_marks = [source.mark(), dest_server.mark()]
+    bench.playbook([skopeo_task(src, dest)])
+    skopeo_requests = sum(len(s.requests_since(m)) for s, m in zip((source, dest_server), skopeo_marks))
+    bench.retire(dest_server)
+    return {"elapsed": elapsed, "answered": answered, "blobs": result["blobs"], "skopeo_requests": skopeo_requests}
+
+
+WRAPPER = """#!{python}
+# Runs the module's Python and records the peak RSS (KiB) of that process for the benchmark.
+import resource, subprocess, sys
+code = subprocess.call([{python!r}, *sys.argv[1:]])
+with open({out!r}, "a") as handle:
+    handle.write("%d\\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def memory(bench: Bench, size_mib: int) -> dict[str, Any]:
+    source, dest_server = bench.registry(), bench.registry()
+    layout = bench.root / "big-layout"
+    image = make_image(layout, ref="v1", layers=1, layer_size=size_mib * MIB, compresslevel=0, seed="memory")
+    Skopeo(source).copy(image.oci, "bench/big:v1")
+    subprocess.run(["rm", "-rf", str(layout)], check=False)
+    out = bench.root / "maxrss.txt"
+    wrapper = bench.root / "python-maxrss"
+    wrapper.write_text(WRAPPER.format(python=sys.executable, out=str(out)))
+    wrapper.chmod(0o755)
+    task = ours_task(
+        f"{source.host}/bench/big:v1",
+        f"{dest_server.host}/bench/big:v1",
+        vars={"ansible_python_interpreter": str(wrapper)},
+    )
+    elapsed, run = bench.playbook([task])
+    copied = run.task("registry_image")["blobs"]
+    module_kib = int(out.read_text().split()[-1])
+    # bare skopeo for reference: its own peak RSS
+    process = subprocess.Popen(
+        skopeo_argv(f"{source.host}/bench/big:v1", f"{dest_server.host}/bench/skopeo:v1"),
+        env=_Isolation.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise RuntimeError("skopeo failed copying the big layer")
+    layer = image.platforms["linux/amd64"].layers[0]
+    bench.retire(source)
+    bench.retire(dest_server)
+    return {
+        "layer_bytes": layer.size,
+        "module_mib": module_kib / 1024,
+        "skopeo_mib": usage.ru_maxrss / 1024,
+        "elapsed": elapsed,
+        "blobs": copied,
+    }
+
+
+def fmt_times(values: list[float]) -> str:
+    return " ".join(f"{value:.2f}" for value in values)
+
+
+def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> str:
+    lines = [
+        SECTION,
+        "",
+        "`ocireg.registry.registry_image` against `skopeo copy --all --preserve-digests`, both run by",
+        "`ansible-playbook` (skopeo as an `ansible.builtin.command` task), alternating which goes first, each",
+        "round into a fresh destination (a new registry for cross-registry copies, a new repository within one).",
+        "Bare `skopeo copy` is timed for reference. Requests and bytes are counted from the registries' access",
+        "logs (both registries; `401` handshakes included in the request count).",
+        "",
+        "Command (from the repository root, after `make collection-tree`):",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        f"Environment: CNCF distribution `docker-registry` 2.8.2, skopeo 1.9.3, ansible-core 2.19, loopback HTTP,"
+        f" {os.cpu_count()} CPUs; {args.rounds} rounds.",
+        "",
+        "| scenario | ours (s, median) | skopeo in playbook (s) | bare skopeo (s) | ours/skopeo | ours: requests,"
+        " blob bytes down / up, mounts | skopeo: requests, blob bytes down / up, mounts |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for name, label in (
+        ("cross", "cross-registry, 12 x 4 MiB"),
+        ("same", "same registry, new repository"),
+        ("multi", "3 platforms x 4 x 4 MiB"),
+    ):
+        entry = results[name]
+        times = entry["times"]
+
+        def seen(tool: str) -> str:
+            t = entry["traffic"][tool]
+            return f"{t['requests']}, {t['bytes_down'] / MIB:.1f} / {t['bytes_up'] / MIB:.1f} MiB, {t['mounts']}"
+
+        lines.append(
+            f"| {label} | {statistics.median(times['ours']):.2f} | {statistics.median(times['skopeo']):.2f} |"
+            f" {statistics.median(times['bare']):.2f} | {entry['ratio']:.2f} | {seen('ours')} | {seen('skopeo')} |"
+        )
+    lines += ["", "Every round (seconds):", ""]
+    for name in ("cross", "same", "multi"):
+        times = results[name]["times"]
+        lines.append(
+            f"- {name}: ours {fmt_times(times['ours'])}; skopeo {fmt_times(times['skopeo'])};"
+            f" bare {fmt_times(times['bare'])}; ratios {fmt_times(results[name]['ratios'])}"
+        )
+    rerun_result = results["rerun"]
+    answered = rerun_result["answered"]
+    memory_result = results["memory"]
+    lines += [
+        "",
+        "Up-to-date re-run of the cross-registry copy (`changed: false`): requests answered other than the `401`",
+        f"handshake: source {answered['source']}, destination {answered['destination']};"
+        f" blobs {rerun_result['blobs']}. skopeo's re-run of the same copy sent {rerun_result['skopeo_requests']}"
+        " requests.",
+        "",
+        f"Peak memory copying one {memory_result['layer_bytes'] / MIB:.0f} MiB layer registry to registry: module"
+        f" process {memory_result['module_mib']:.1f} MiB max RSS (the whole Python process, Ansible's module"
+        f" wrapper included; {memory_result['elapsed']:.1f} s in the playbook); bare skopeo"
+        f" {memory_result['skopeo_mib']:.1f} MiB.",
+        "",
+        "Targets:",
+        "",
+        f"- cross-registry ours/skopeo <= 1.0: {results['cross']['ratio']:.2f}"
+        f" ({'met' if results['cross']['ratio'] <= 1.0 else 'NOT met'});",
+        f"- same registry: zero blob bytes moved: {results['same']['traffic']['ours']['bytes_down']} bytes down,"
+        f" {results['same']['traffic']['ours']['bytes_up']} up, {results['same']['traffic']['ours']['mounts']} mounts"
+        f" ({'met' if not results['same']['traffic']['ours']['bytes_down'] + results['same']['traffic']['ours']['bytes_up'] else 'NOT met'});",
+        f"- up-to-date re-run: one request per manifest, no blob traffic:"
+        f" {len(answered['source'])} + {len(answered['destination'])} requests"
+        f" ({'met' if len(answered['source']) == 1 and len(answered['destination']) == 1 else 'NOT met'});",
+        f"- peak memory < 100 MB for a 512 MiB layer: {memory_result['module_mib'] * MIB / 1e6:.1f} MB"
+        f" ({'met' if memory_result['module_mib'] * MIB / 1e6 < 100 else 'NOT met'}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str) -> None:
+    """Replace (or add) the ``## Copy`` section of RESULTS.md, leaving every other section alone."""
+    if RESULTS.exists():
+        content = RESULTS.read_text()
+    else:
+        content = "# Benchmark results\n\nFigures recorded by the scripts in this directory; each section names its command.\n"
+    lines = content.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    if start is None:
+        new = content.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        new = "\n".join(
+            lines[:start] + text.rstrip("\n").splitlines() + ([""] + lines[end:] if end < len(lines) else [])
+        )
+        new = new.rstrip("\n") + "\n"
+    RESULTS.write_text(new)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--layer-mib", type=int, default=4, help="size of each layer of the copied images")
+    parser.add_argument("--memory-mib", type=int, default=512, help="size of the single layer for the memory figure")
+    parser.add_argument("--write-results", action="store_true", help="record the figures in benchmarks/RESULTS.md")
+    args = parser.parse_args()
+    command = ".venv/bin/python benchmarks/copy.py " + " ".join(sys.argv[1:])
+    root = Path(tempfile.mkdtemp(prefix="ocireg-bench-copy-"))
+    bench = Bench(root)
+    try:
+        source = bench.registry()
+        single = make_image(
+            root / "single", ref="v1", layers=12, layer_size=args.layer_mib * MIB, compresslevel=1, seed="x"
+        )
+        multi = make_image(
+            root / "multi",
+            ref="v1",
+            platforms=["linux/amd64", "linux/arm64", "linux/arm/v7"],
+            layers=4,
+            layer_size=args.layer_mib * MIB,
+            compresslevel=1,
+            seed="y",
+        )
+        Skopeo(source).copy(single.oci, "bench/single:v1")
+        Skopeo(source).copy(multi.oci, "bench/multi:v1")
+        print(
+            f"image: 12 layers, {sum(blob_sizes(single).values()) / MIB:.1f} MiB; multi: {sum(blob_sizes(multi).values()) / MIB:.1f} MiB",
+            flush=True,
+        )
+        results: dict[str, Any] = {}
+        results["cross"] = compare(bench, single, source, "bench/single", args.rounds, same=False)
+        print("cross", results["cross"]["times"], results["cross"]["ratio"], flush=True)
+        results["same"] = compare(bench, single, source, "bench/single", args.rounds, same=True)
+        print("same", results["same"]["times"], results["same"]["ratio"], flush=True)
+        results["multi"] = compare(bench, multi, source, "bench/multi", args.rounds, same=False)
+        print("multi", results["multi"]["times"], results["multi"]["ratio"], flush=True)
+        results["rerun"] = rerun(bench, single, source, "bench/single")
+        print("rerun", results["rerun"], flush=True)
+        results["memory"] = memory(bench, args.memory_mib)
+        print("memory", results["memory"], flush=True)
+        text = report(results, args, command)
+        print()
+        print(text)
+        if args.write_results:
+            write_section(text)
+    finally:
+        bench.close()
+        cleanup_isolation()
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+if __name__ == "__main__":
+    main()
