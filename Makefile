@@ -87,6 +87,7 @@ collection-tree:  ## Lay out build/ for pytest (symlink) and ansible-test (copy)
 
 .PHONY: pytest
 pytest: $(STAMP) collection-tree  ## Unit and functional tests with pytest (PYTEST_WORKERS=2 workers).
+	@rm -f "$(PYTEST_JUNIT)"
 	PYTHONPATH="$(PYTEST_COLLECTIONS)" "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) --junitxml="$(PYTEST_JUNIT)" \
 	  tests/unit tests/functional
 
@@ -118,14 +119,29 @@ sanity: $(foreach core,$(CORES),sanity-$(core))  ## ansible-test sanity on every
 .PHONY: units
 units: $(foreach core,$(CORES),units-$(core))  ## ansible-test units on every core in CORES.
 
-.PHONY: lint
-lint: $(STAMP) collection-tree  ## ruff, black, ansible-lint (production), changelog and docs linters.
+# Each linter is a target of its own, so that `make -k lint` (as `make test` runs it) reports them all.
+LINTERS := lint-ruff lint-black lint-ansible-lint lint-changelog lint-shell lint-docs
+.PHONY: lint $(LINTERS)
+lint: $(LINTERS)  ## ruff, black, ansible-lint (production), changelog, shellcheck and docs linters.
+
+lint-ruff: $(STAMP)
 	"$(VENV)/bin/ruff" check .
+
+lint-black: $(STAMP)
 	"$(VENV)/bin/black" --check --quiet .
+
+lint-ansible-lint: $(STAMP)
 	$(ACTIVATE_PATH) "$(VENV)/bin/ansible-lint" --offline --profile production
+
+lint-changelog: $(STAMP)
 	"$(VENV)/bin/antsibull-changelog" lint
+
+lint-shell:
 	@if command -v shellcheck >/dev/null; then echo "shellcheck .ci/run"; shellcheck .ci/run; \
-	else echo "lint: shellcheck is not installed (apt-get install shellcheck): .ci/run not checked"; fi
+	else echo "lint-shell: shellcheck is not installed (apt-get install shellcheck): .ci/run not checked"; fi
+
+# Plugin docs are read through the collection path, so this runs in the ansible-test tree.
+lint-docs: $(STAMP) collection-tree
 	cd "$(ANSIBLE_TEST_TREE)" && $(ACTIVATE_PATH) "$(abspath $(VENV))/bin/antsibull-docs" lint-collection-docs --plugin-docs .
 
 .PHONY: format
@@ -133,31 +149,35 @@ format: $(STAMP)  ## Fix what ruff can and reformat with black.
 	"$(VENV)/bin/ruff" check --fix .
 	"$(VENV)/bin/black" .
 
-# Each step in turn, timed; the last line sums up pytest's results.
+# Every step runs, and every target within it (--keep-going), so that one run reports every problem;
+# the environments come first since nothing works without them. The last line sums up pytest's results.
+TEST_STEPS := venv collection-tree pytest sanity units lint
 .PHONY: test
 test:  ## Everything CI runs: venv, collection-tree, pytest, sanity, units, lint.
-	@mkdir -p build && : > "$(TIMINGS)"
-	@for step in venv collection-tree pytest sanity units lint; do \
+	@mkdir -p build && : > "$(TIMINGS)" && rm -f "$(PYTEST_JUNIT)"; failed=(); \
+	for step in $(TEST_STEPS); do \
 	  started=$$(date +%s); \
-	  $(MAKE) --no-print-directory $$step; \
-	  echo "$$step $$(( $$(date +%s) - started ))s" >> "$(TIMINGS)"; \
-	done
-	@echo "--- make test: seconds per step"; column -t "$(TIMINGS)" 2>/dev/null || cat "$(TIMINGS)"
-	@"$(VENV)/bin/python" -c 'import sys, xml.etree.ElementTree as ET; \
-	  s = ET.parse(sys.argv[1]).getroot(); s = s.find("testsuite") if s.tag == "testsuites" else s; \
-	  n = {k: int(s.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}; \
-	  print("pytest: %d passed, %d failed, %d skipped" % (n["tests"] - n["failures"] - n["errors"] - n["skipped"], \
-	    n["failures"] + n["errors"], n["skipped"]))' "$(PYTEST_JUNIT)"
+	  if $(MAKE) --no-print-directory --keep-going $$step; then status=ok; else status=FAILED; failed+=("$$step"); fi; \
+	  echo "$$step $$status $$(( $$(date +%s) - started ))s" >> "$(TIMINGS)"; \
+	  if [[ $$status == FAILED && ( $$step == venv || $$step == collection-tree ) ]]; then break; fi; \
+	done; \
+	echo "--- make test: step, result, seconds"; column -t "$(TIMINGS)" 2>/dev/null || cat "$(TIMINGS)"; \
+	if (($${#failed[@]})); then echo "make test: failed: $${failed[*]}"; fi; \
+	if [[ -f "$(PYTEST_JUNIT)" ]]; then "$(VENV)/bin/python" .ci/junit_summary.py "$(PYTEST_JUNIT)"; fi; \
+	exit $$(( $${#failed[@]} > 0 ))
 
 # --- demo, changelog, packaging ----------------------------------------------------------------------
 
+# The demo needs the Debian packages first (python3-venv among them), then .venv, then the registry and playbook.
 .PHONY: demo
-demo:  ## A local registry and a playbook that uses the collection.
-	@echo "make demo: coming with the roles (ocireg.registry.promote and ocireg.registry.audit)."
+demo:  ## A local registry with sample images, and playbooks/demo.yml: promote, facts, retention, audit report.
+	demo/demo.sh install
+	$(MAKE) --no-print-directory $(STAMP)
+	VENV="$(VENV)" demo/demo.sh run
 
 .PHONY: demo-stop
-demo-stop:  ## Stop what make demo started.
-	@echo "make demo-stop: nothing to stop yet; the demo is coming with the roles."
+demo-stop:  ## Stop the registry make demo started (its storage stays in build/demo).
+	demo/demo.sh stop
 
 .PHONY: changelog
 changelog: $(STAMP)  ## Lint the fragments and render CHANGELOG.md from changelogs/.

@@ -17,18 +17,21 @@ reference. Requests and bytes come from the registries' access logs.
 
 from __future__ import annotations
 
-import argparse
-import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
+# This file is called copy.py: keep its directory off sys.path, or it hides the standard library's copy module.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "functional"))
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 from support.images import Image, make_image  # noqa: E402
 from support.playbook import run_playbook  # noqa: E402
@@ -39,6 +42,9 @@ MIB = 1024 * 1024
 RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Copy"
 MODULE = "ocireg.registry.registry_image"
+HEADER = (
+    "# Benchmark results\n\n" "Figures recorded by the scripts in this directory; each section names its command.\n"
+)
 
 
 class Bench:
@@ -234,6 +240,11 @@ def memory(bench: Bench, size_mib: int) -> dict[str, Any]:
     }
 
 
+def seen(entry: dict[str, Any], tool: str) -> str:
+    t = entry["traffic"][tool]
+    return f"{t['requests']}, {t['bytes_down'] / MIB:.1f} / {t['bytes_up'] / MIB:.1f} MiB, {t['mounts']}"
+
+
 def fmt_times(values: list[float]) -> str:
     return " ".join(f"{value:.2f}" for value in values)
 
@@ -261,21 +272,18 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
         " blob bytes down / up, mounts | skopeo: requests, blob bytes down / up, mounts |",
         "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
+    mib = args.layer_mib
     for name, label in (
-        ("cross", "cross-registry, 12 x 4 MiB"),
+        ("cross", f"cross-registry, 12 x {mib} MiB"),
         ("same", "same registry, new repository"),
-        ("multi", "3 platforms x 4 x 4 MiB"),
+        ("multi", f"3 platforms x 4 x {mib} MiB"),
     ):
         entry = results[name]
         times = entry["times"]
-
-        def seen(tool: str) -> str:
-            t = entry["traffic"][tool]
-            return f"{t['requests']}, {t['bytes_down'] / MIB:.1f} / {t['bytes_up'] / MIB:.1f} MiB, {t['mounts']}"
-
         lines.append(
             f"| {label} | {statistics.median(times['ours']):.2f} | {statistics.median(times['skopeo']):.2f} |"
-            f" {statistics.median(times['bare']):.2f} | {entry['ratio']:.2f} | {seen('ours')} | {seen('skopeo')} |"
+            f" {statistics.median(times['bare']):.2f} | {entry['ratio']:.2f} | {seen(entry, 'ours')} |"
+            f" {seen(entry, 'skopeo')} |"
         )
     lines += ["", "Every round (seconds):", ""]
     for name in ("cross", "same", "multi"):
@@ -284,6 +292,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
             f"- {name}: ours {fmt_times(times['ours'])}; skopeo {fmt_times(times['skopeo'])};"
             f" bare {fmt_times(times['bare'])}; ratios {fmt_times(results[name]['ratios'])}"
         )
+    same = results["same"]["traffic"]["ours"]
+    same_moved = same["bytes_down"] + same["bytes_up"]
     rerun_result = results["rerun"]
     answered = rerun_result["answered"]
     memory_result = results["memory"]
@@ -303,9 +313,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
         "",
         f"- cross-registry ours/skopeo <= 1.0: {results['cross']['ratio']:.2f}"
         f" ({'met' if results['cross']['ratio'] <= 1.0 else 'NOT met'});",
-        f"- same registry: zero blob bytes moved: {results['same']['traffic']['ours']['bytes_down']} bytes down,"
-        f" {results['same']['traffic']['ours']['bytes_up']} up, {results['same']['traffic']['ours']['mounts']} mounts"
-        f" ({'met' if not results['same']['traffic']['ours']['bytes_down'] + results['same']['traffic']['ours']['bytes_up'] else 'NOT met'});",
+        f"- same registry: zero blob bytes moved: {same['bytes_down']} bytes down, {same['bytes_up']} up,"
+        f" {same['mounts']} mounts ({'met' if not same_moved else 'NOT met'});",
         f"- up-to-date re-run: one request per manifest, no blob traffic:"
         f" {len(answered['source'])} + {len(answered['destination'])} requests"
         f" ({'met' if len(answered['source']) == 1 and len(answered['destination']) == 1 else 'NOT met'});",
@@ -321,7 +330,7 @@ def write_section(text: str) -> None:
     if RESULTS.exists():
         content = RESULTS.read_text()
     else:
-        content = "# Benchmark results\n\nFigures recorded by the scripts in this directory; each section names its command.\n"
+        content = HEADER
     lines = content.splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
     if start is None:
@@ -361,10 +370,8 @@ def main() -> None:
         )
         Skopeo(source).copy(single.oci, "bench/single:v1")
         Skopeo(source).copy(multi.oci, "bench/multi:v1")
-        print(
-            f"image: 12 layers, {sum(blob_sizes(single).values()) / MIB:.1f} MiB; multi: {sum(blob_sizes(multi).values()) / MIB:.1f} MiB",
-            flush=True,
-        )
+        total, total_multi = sum(blob_sizes(single).values()) / MIB, sum(blob_sizes(multi).values()) / MIB
+        print(f"image: 12 layers, {total:.1f} MiB; multi: {total_multi:.1f} MiB", flush=True)
         results: dict[str, Any] = {}
         results["cross"] = compare(bench, single, source, "bench/single", args.rounds, same=False)
         print("cross", results["cross"]["times"], results["cross"]["ratio"], flush=True)

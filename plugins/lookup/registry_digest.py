@@ -110,7 +110,9 @@ EXAMPLES = r"""
 
 - name: Pin the arm64 image of a multi-platform tag, with credentials from the environment
   ansible.builtin.set_fact:
-    arm_digest: "{{ lookup('ocireg.registry.registry_digest', 'registry.example.com/team/app:2', platform='linux/arm64') }}"
+    arm_digest: "{{ lookup('ocireg.registry.registry_digest', image, platform='linux/arm64') }}"
+  vars:
+    image: registry.example.com/team/app:2
 
 - name: Use explicit credentials for a private registry
   ansible.builtin.set_fact:

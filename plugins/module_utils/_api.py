@@ -367,6 +367,16 @@ class RegistryClient:
             location = self._patch(repository, location, iter(chunks), None, size)
         self._finish_upload(repository, digest, location, b"")
 
+    def put_blob(
+        self, repository: str, digest: str, chunks: Iterable[bytes], size: int, *, location: str | None = None
+    ) -> None:
+        """Monolithic upload, streamed: POST (unless ``location`` is given), then one ``PUT ?digest=`` whose body
+        is ``chunks``, sent with ``Content-Length: size`` so nothing is buffered. Not retried here: a failed
+        attempt needs a fresh upload session and a fresh ``chunks``."""
+        validate_digest(digest)
+        location = location or self.start_upload(repository)
+        self._finish_upload(repository, digest, location, _SizedBody(chunks, size))  # type: ignore[arg-type]
+
     def _patch_sized(self, repository: str, location: str, chunks: Iterable[bytes]) -> str:
         offset = 0
         for chunk in chunks:
@@ -474,6 +484,25 @@ class BlobReader:
                 registry=self.registry,
                 repository=self.repository,
             ) from None
+
+
+class _SizedBody:
+    """A streamed request body of known length: requests sends it with Content-Length, not chunked."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int):
+        self._chunks = chunks
+        self._size = size
+        self._used = False
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._used:
+            # Re-sending (after a 401) would promise Content-Length bytes and send none.
+            raise TransportError("A streamed upload body cannot be sent twice; the upload starts again")
+        self._used = True
+        return iter(self._chunks)
 
 
 def _rechunk(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:

@@ -51,10 +51,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._retry import PermanentTransportError
 
-# Blobs up to this size are read whole and sent as one monolithic PUT (POST + PUT); larger ones are
-# streamed as one PATCH (POST + PATCH + PUT) and never held in memory.
-SMALL_BLOB_BYTES = 1024 * 1024
-# Sized chunks for registries that refuse a streamed PATCH (411, 413, 416, RANGE_INVALID); 5 MiB is the
+# Blobs up to this size go as one streamed monolithic PUT (POST + PUT, with Content-Length); larger ones
+# as one streamed PATCH (POST + PATCH + PUT). Neither holds a blob in memory. Fewer requests matter: a
+# registry commits (and distribution fsyncs) something for each.
+MONOLITHIC_BLOB_BYTES = 16 * 1024 * 1024
+# Sized chunks for registries that refuse a streamed body (411, 413, 416, RANGE_INVALID); 5 MiB is the
 # smallest part ECR accepts.
 FALLBACK_CHUNK_BYTES = 5 * 1024 * 1024
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -348,12 +349,13 @@ class RegistryDestination(ImageDestination):
         while True:
             watched: _Watched | None = None
             try:
-                if descriptor.size <= SMALL_BLOB_BYTES:
-                    data = source.read_blob(descriptor)
-                    self.client.upload_blob(self.repository, descriptor.digest, data, location=location)
-                else:
-                    with source.open_blob(descriptor) as stream:
-                        watched = _Watched(stream.chunks())
+                with source.open_blob(descriptor) as stream:
+                    watched = _Watched(stream.chunks())
+                    if descriptor.size <= MONOLITHIC_BLOB_BYTES and self.chunk_size is None:
+                        self.client.put_blob(
+                            self.repository, descriptor.digest, watched, descriptor.size, location=location
+                        )
+                    else:
                         self.client.upload_blob(
                             self.repository,
                             descriptor.digest,
@@ -369,7 +371,7 @@ class RegistryDestination(ImageDestination):
                     self.chunk_size = FALLBACK_CHUNK_BYTES
                     continue
                 attempt += 1
-                verified = watched is None or watched.finished
+                verified = watched is not None and watched.finished
                 if attempt > max(self.retries, source.retries) or not is_transient(err, verified):
                     raise
                 self.client.transport.backoff.wait(attempt, None)

@@ -58,7 +58,7 @@ class OnceCache:
         if owner:
             try:
                 future.set_result(compute())
-            except BaseException as err:
+            except BaseException as err:  # noqa: BLE001 - handed to every waiter, then raised again by result()
                 future.set_exception(err)
                 with self._lock:
                     del self._futures[key]  # a failure is not remembered: the next caller tries again

@@ -14,9 +14,11 @@ Like skopeo, the path ends at the first ``:``, so it cannot contain one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+from collections.abc import Iterator
 
 from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
 from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
@@ -25,16 +27,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
     RegistryDestination,
     RegistrySource,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._docker_archive import (
-    DockerArchiveDestination,
-    DockerArchiveSource,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, InvalidReferenceError
-from ansible_collections.ocireg.registry.plugins.module_utils._layout import (
-    LayoutArchiveDestination,
-    LayoutDirDestination,
-    open_layout_archive,
-    open_layout_dir,
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    InvalidInputError,
+    InvalidReferenceError,
+    RegistryError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
     Reference,
@@ -144,9 +140,16 @@ def _store(transport: str, rest: str, option: str, text: str) -> StoreLocation:
     return location
 
 
+# The local stores are imported when used: a registry-to-registry copy then never loads (nor, inside
+# AnsiballZ, compiles) them. Ansible still ships them, as it finds imports anywhere in a file.
+
+
 def open_source(location: Reference | StoreLocation, clients: RegistryClients) -> ImageSource:
     if isinstance(location, Reference):
         return RegistrySource(clients.for_reference(location), location)
+    from ansible_collections.ocireg.registry.plugins.module_utils._docker_archive import DockerArchiveSource
+    from ansible_collections.ocireg.registry.plugins.module_utils._layout import open_layout_archive, open_layout_dir
+
     if location.transport == OCI:
         return open_layout_dir(location.path, location.ref, location.text)
     if location.transport == OCI_ARCHIVE:
@@ -157,6 +160,12 @@ def open_source(location: Reference | StoreLocation, clients: RegistryClients) -
 def open_destination(location: Reference | StoreLocation, clients: RegistryClients) -> ImageDestination:
     if isinstance(location, Reference):
         return RegistryDestination(clients.for_reference(location), location)
+    from ansible_collections.ocireg.registry.plugins.module_utils._docker_archive import DockerArchiveDestination
+    from ansible_collections.ocireg.registry.plugins.module_utils._layout import (
+        LayoutArchiveDestination,
+        LayoutDirDestination,
+    )
+
     if location.transport == OCI:
         return LayoutDirDestination(location.path, location.ref, location.text)
     if location.transport == OCI_ARCHIVE:
@@ -167,3 +176,14 @@ def open_destination(location: Reference | StoreLocation, clients: RegistryClien
             "dest %r: @N only selects an image to read; write docker-archive:FILE:NAME:TAG" % location.text
         )
     return DockerArchiveDestination(location.path, reference, location.text)
+
+
+@contextlib.contextmanager
+def local_file_errors() -> Iterator[None]:
+    """Turn a failed file operation on a local store (permissions, a full disk, a file where a directory
+    should be) into a :class:`RegistryError` naming the path, so it is reported, not a traceback."""
+    try:
+        yield
+    except OSError as err:
+        where = " %s" % err.filename if err.filename else ""
+        raise RegistryError("Local file operation failed on%s: %s" % (where, err.strerror or err)) from None

@@ -243,15 +243,25 @@ def placeholder_for(current_media_type: str | None, nonce: str) -> Placeholder:
     return Placeholder(config=config, config_media_type=config_media_type, manifest=manifest, media_type=media_type)
 
 
-def remove_tag(client: RegistryClient, repository: str, tag: str, current: Descriptor, nonce: str | None = None) -> str:
+def remove_tag(
+    client: RegistryClient,
+    repository: str,
+    tag: str,
+    current: Descriptor,
+    nonce: str | None = None,
+    try_delete_by_name: bool = True,
+) -> str:
     """Remove only ``tag``; every other tag on ``current.digest`` stays. Returns how: ``"deleted"`` or ``"untagged"``.
 
     First ``DELETE /v2/NAME/manifests/TAG`` (only a 202 counts). Otherwise the safe untag: upload a
     unique placeholder config, ``PUT`` the placeholder manifest on the tag, then delete the placeholder by
     digest. Should that last delete fail (deletes disabled), the tag is put back on its manifest before
     the error is raised, so a failed removal leaves the tag where it was.
+
+    ``try_delete_by_name=False`` skips the first ``DELETE`` for a caller removing many tags that already
+    learnt (from an ``"untagged"``) that this registry cannot delete tags by name.
     """
-    if client.delete_tag(repository, tag):
+    if try_delete_by_name and client.delete_tag(repository, tag):
         return "deleted"
     placeholder = placeholder_for(current.media_type, nonce or "untag %s %s" % (tag, secrets.token_hex(16)))
     client.upload_blob(repository, placeholder.config_digest, placeholder.config)

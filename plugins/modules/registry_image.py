@@ -228,6 +228,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import Inv
 from ansible_collections.ocireg.registry.plugins.module_utils._manifest import parse_platform
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._stores import (
+    local_file_errors,
     open_destination,
     open_source,
     parse_location,
@@ -312,7 +313,8 @@ class ImageManager:
         }
 
     def run(self):
-        return self.present() if self.state == "present" else self.absent()
+        with local_file_errors():
+            return self.present() if self.state == "present" else self.absent()
 
 
 def main():

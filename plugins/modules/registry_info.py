@@ -103,7 +103,7 @@ options:
     type: int
     default: 8
 notes:
-  - The module always returns RV(changed=false).
+  - The module never changes anything and always returns C(changed=false).
 seealso:
   - module: ocireg.registry.registry_tag
   - module: ocireg.registry.registry_repo
@@ -218,7 +218,8 @@ image:
   type: dict
   contains:
     name:
-      description: The repository with its registry, V(registry/path); with RV(image.digest) it makes a pinned reference.
+      description:
+        - The repository with its registry, V(registry/path). With RV(image.digest) it makes a pinned reference.
       type: str
       sample: registry.example.com/team/app
     tag:
@@ -274,7 +275,8 @@ image:
           description: The layer's media type.
           type: str
     history:
-      description: The build history from the image config, as written there (C(created), C(created_by), C(empty_layer)...).
+      description:
+        - The build history from the image config, as written there (C(created), C(created_by), C(empty_layer)).
       type: list
       elements: dict
     platforms:

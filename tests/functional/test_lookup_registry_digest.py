@@ -69,7 +69,11 @@ def test_pinning_images_by_digest_in_templates(
             fact("missing tag", "{{ lookup('%s', '%s:nope') }}" % (LOOKUP, repository), ignore_errors=True),
             fact("missing repo", "{{ lookup('%s', '%s-gone:v1') }}" % (LOOKUP, repository), ignore_errors=True),
             fact("bad reference", "{{ lookup('%s', '%s/Bad:v1') }}" % (LOOKUP, registry_open.host), ignore_errors=True),
-            fact("bad platform", "{{ lookup('%s', '%s:multi', platform='x') }}" % (LOOKUP, repository), ignore_errors=True),
+            fact(
+                "bad platform",
+                "{{ lookup('%s', '%s:multi', platform='x') }}" % (LOOKUP, repository),
+                ignore_errors=True,
+            ),
             fact(
                 "absent platform",
                 "{{ lookup('%s', '%s:multi', platform='linux/s390x') }}" % (LOOKUP, repository),
@@ -129,8 +133,11 @@ def test_credentials_from_options_and_environment(
         env={"REGISTRY_USERNAME": server.username, "REGISTRY_PASSWORD": server.password},
     )
 
-    assert value(run, "options") == value(run, "environment") == image.digest == skopeo(server).digest(
-        "%s:v1" % unique_repo
+    assert (
+        value(run, "options")
+        == value(run, "environment")
+        == image.digest
+        == skopeo(server).digest("%s:v1" % unique_repo)
     )
     wrong = error(run, "wrong password")
     assert "Authentication failed for registry %s" % server.host in wrong

@@ -543,26 +543,40 @@ def test_absent_deletes_what_dest_resolves_to(
     assert other.blob_path(other.platforms["linux/amd64"].layers[0].digest).exists()
 
 
-def test_an_interrupted_upload_starts_again_from_a_fresh_session(
+def test_interrupted_uploads_start_again_from_a_fresh_session(
     registry_open: RegistryServer,
     image_factory: Callable[..., Image],
     skopeo: Callable[..., Skopeo],
     fault_proxy: Callable[..., FaultProxy],
     playbook: Playbook,
-    unique_repo: str,
+    unique_repo_factory: Callable[[], str],
 ) -> None:
-    image = image_factory(layers=2, layer_size=1_500_000, compresslevel=1)
-    skopeo(registry_open).copy(image.oci, f"{unique_repo}:v1")
+    # Up to 16 MiB a blob goes as one streamed PUT (POST, PUT); above, as a streamed PATCH (POST, PATCH, PUT).
+    small_repo, big_repo = unique_repo_factory(), unique_repo_factory()
+    small = image_factory(layers=1, layer_size=1_500_000, compresslevel=1)
+    big = image_factory(layers=1, layer_size=17 * 1024 * 1024, compresslevel=1)
+    witness = skopeo(registry_open)
+    witness.copy(small.oci, f"{small_repo}:v1")
+    witness.copy(big.oci, f"{big_repo}:v1")
     proxy = fault_proxy(registry_open)
+    proxy.inject(["drop"], method="PUT", path=r"/blobs/uploads/")
     proxy.inject(["drop"], method="PATCH")
 
-    result = playbook(
-        [task("copy", src=ref(registry_open, f"{unique_repo}:v1"), dest=f"{proxy.host}/{unique_repo}-copy:v1", jobs=1)]
-    ).task("copy")
+    run = playbook(
+        [
+            task(name, src=ref(registry_open, f"{repo}:v1"), dest=f"{proxy.host}/{repo}-copy:v1", jobs=1)
+            for name, repo in (("small", small_repo), ("big", big_repo))
+        ]
+    )
 
-    assert result["changed"] and result["blobs"]["copied"] == 3, result
-    methods = [r.method for r in proxy.requests if "/blobs/uploads/" in r.path]
-    # layer 1: POST, PATCH (dropped), POST, PATCH, PUT; layer 2: POST, PATCH, PUT; config: POST, PUT
-    assert methods == ["POST", "PATCH", "POST", "PATCH", "PUT", "POST", "PATCH", "PUT", "POST", "PUT"]
-    assert proxy.faults_applied() == ["drop"]
-    assert skopeo(registry_open).digest(f"{unique_repo}-copy:v1") == image.digest
+    def uploads(repo: str) -> list[str]:
+        return [r.method for r in proxy.requests if r.path.startswith(f"/v2/{repo}-copy/blobs/uploads/")]
+
+    for name in ("small", "big"):
+        assert run.task(name)["changed"] and run.task(name)["blobs"]["copied"] == 2, run.task(name)
+    # the layer (largest first): its dropped attempt, then a fresh session; then the config in one PUT
+    assert uploads(small_repo) == ["POST", "PUT", "POST", "PUT", "POST", "PUT"]
+    assert uploads(big_repo) == ["POST", "PATCH", "POST", "PATCH", "PUT", "POST", "PUT"]
+    assert proxy.faults_applied() == ["drop", "drop"]
+    assert witness.digest(f"{small_repo}-copy:v1") == small.digest
+    assert witness.digest(f"{big_repo}-copy:v1") == big.digest

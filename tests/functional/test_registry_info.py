@@ -136,8 +136,11 @@ def test_repository_tags_details_and_existence_in_each_setup(
             task("missing tag", image=repository + ":nope", **auth),
             task("image", image=repository + ":v1.1", **auth),
         ]
-        + ([task("wrong password", ignore_errors=True, repository=repository, username=server.username, password="x")]
-           if auth else []),
+        + (
+            [task("wrong password", ignore_errors=True, repository=repository, username=server.username, password="x")]
+            if auth
+            else []
+        ),
     )
 
     sk = skopeo(server)
@@ -146,7 +149,11 @@ def test_repository_tags_details_and_existence_in_each_setup(
     details = ok(run, "details")["tags"]
     assert [entry["tag"] for entry in details] == ["v1.0", "v1.1"]
     for entry in details:
-        assert entry["digest"] == sk.digest("%s:%s" % (unique_repo, entry["tag"])) == seeded.digest(unique_repo, entry["tag"])
+        assert (
+            entry["digest"]
+            == sk.digest("%s:%s" % (unique_repo, entry["tag"]))
+            == seeded.digest(unique_repo, entry["tag"])
+        )
         assert entry["name"] == repository
         assert entry["media_type"] == OCI_MANIFEST
         assert (entry["os"], entry["architecture"]) == ("linux", "amd64")
@@ -341,7 +348,10 @@ def test_bad_option_values_fail_clearly_and_name_the_value(registry_open: Regist
     host = registry_open.host
     mark = registry_open.mark()
     cases = {
-        "two targets": ({"registry": host, "repository": host + "/a"}, ["mutually exclusive", "registry", "repository"]),
+        "two targets": (
+            {"registry": host, "repository": host + "/a"},
+            ["mutually exclusive", "registry", "repository"],
+        ),
         "no target": ({"details": True}, ["one of the following is required", "registry", "repository", "image"]),
         "wrong type": ({"repository": host + "/a", "concurrency": "many"}, ["concurrency", "many"]),
         "bad image": ({"image": host + "/Upper:tag"}, ["Upper", "lowercase"]),

@@ -105,8 +105,15 @@ def test_paths_show_the_merged_layers_with_whiteouts_opaque_directories_and_syml
     mark = registry_token.mark()
 
     run = playbook(
-        [task("files", image="%s/%s:v1" % (registry_token.host, unique_repo), paths=paths, max_file_size=4096,
-              **creds(registry_token))]
+        [
+            task(
+                "files",
+                image="%s/%s:v1" % (registry_token.host, unique_repo),
+                paths=paths,
+                max_file_size=4096,
+                **creds(registry_token),
+            )
+        ]
     )
 
     result = ok(run, "files")
@@ -172,7 +179,9 @@ def test_paths_read_the_chosen_platform_of_an_index(
     arm64 = ok(run, "arm64")
     assert entry_names(arm64["files"]["/data"]) == expected
     assert arm64["image"]["digest"] == image.digest
-    arm64_blobs = {blob.digest for blob in [image.platforms["linux/arm64"].config, *image.platforms["linux/arm64"].layers]}
+    arm64_blobs = {
+        blob.digest for blob in [image.platforms["linux/arm64"].config, *image.platforms["linux/arm64"].layers]
+    }
     assert set(blob_gets(registry_open, mark)) == arm64_blobs  # nothing of the amd64 image was read
 
     refused = failed(run, "s390x")
@@ -235,7 +244,11 @@ def push_uncompressed(client: RawClient, image: Image, repository: str, tag: str
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": platform.config.media_type, "digest": platform.config.digest, "size": platform.config.size},
+        "config": {
+            "mediaType": platform.config.media_type,
+            "digest": platform.config.digest,
+            "size": platform.config.size,
+        },
         "layers": layers,
     }
     client.put_manifest(repository, tag, json.dumps(manifest).encode(), OCI_MANIFEST)

@@ -473,8 +473,14 @@ class FakeClient:
         )
 
     def upload_blob(self, repository, digest, data, *, size=None, chunk_size=None, location=None):
-        self.calls.append(("upload", location, chunk_size, isinstance(data, bytes)))
-        body = data if isinstance(data, bytes) else b"".join(data)
+        self.calls.append(("patch", location, chunk_size))
+        self._receive(digest, b"".join(data))
+
+    def put_blob(self, repository, digest, chunks, size, *, location=None):
+        self.calls.append(("put", location, None))
+        self._receive(digest, b"".join(chunks))
+
+    def _receive(self, digest, body):
         if self.failures:
             raise self.failures.pop(0)
         self.uploaded[digest] = body
@@ -500,18 +506,18 @@ def blob_source(size: int) -> tuple[MemorySource, Descriptor]:
     return MemorySource(store, top), Descriptor(OCI_LAYER_TAR_GZIP, descriptor["digest"], size)
 
 
-def test_small_blobs_are_sent_whole_and_large_ones_streamed(monkeypatch):
-    monkeypatch.setattr(_copy, "SMALL_BLOB_BYTES", 100)
+def test_small_blobs_go_as_one_put_and_large_ones_as_a_patch(monkeypatch):
+    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 100)
     client = FakeClient()
     for size in (100, 101):
         source, descriptor = blob_source(size)
         registry_dest(client).write_blob(descriptor, source)
         assert client.uploaded[descriptor.digest] == source.store.blobs[descriptor.digest]
-    assert [call[3] for call in client.calls] == [True, False]
+    assert [call[0] for call in client.calls] == ["put", "patch"]
 
 
 def test_an_interrupted_upload_starts_again_from_a_fresh_session(monkeypatch):
-    monkeypatch.setattr(_copy, "SMALL_BLOB_BYTES", 10)
+    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 10)
     client = FakeClient(failures=[TransportError("connection reset"), RegistryResponseError("x", status=503)])
     source, descriptor = blob_source(1000)
 
@@ -538,7 +544,7 @@ def test_restarts_stop_after_the_retries_option():
 
 
 def test_a_corrupt_source_is_not_retried_but_a_mangled_upload_is(monkeypatch):
-    monkeypatch.setattr(_copy, "SMALL_BLOB_BYTES", 10)
+    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 10)
     source, descriptor = blob_source(1000)
     source.corrupt = {descriptor.digest}
     client = FakeClient()
@@ -553,7 +559,7 @@ def test_a_corrupt_source_is_not_retried_but_a_mangled_upload_is(monkeypatch):
 
 
 def test_registries_that_refuse_a_streamed_patch_get_sized_chunks(monkeypatch):
-    monkeypatch.setattr(_copy, "SMALL_BLOB_BYTES", 10)
+    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 10)
     client = FakeClient(failures=[RegistryResponseError("range", status=416, codes=["RANGE_INVALID"])])
     source, descriptor = blob_source(1000)
     dest = registry_dest(client)
@@ -562,6 +568,13 @@ def test_registries_that_refuse_a_streamed_patch_get_sized_chunks(monkeypatch):
     dest.write_blob(descriptor, source)
 
     assert [call[2] for call in client.calls] == [None, _copy.FALLBACK_CHUNK_BYTES, _copy.FALLBACK_CHUNK_BYTES]
+
+
+def test_registries_that_refuse_a_monolithic_put_get_sized_chunks():
+    client = FakeClient(failures=[RegistryResponseError("too large", status=413)])
+    source, descriptor = blob_source(1000)
+    registry_dest(client).write_blob(descriptor, source)
+    assert [(call[0], call[2]) for call in client.calls] == [("put", None), ("patch", _copy.FALLBACK_CHUNK_BYTES)]
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,9 @@ class Store:
             entry_platform = {"os": os_name, "architecture": architecture}
             if variant:
                 entry_platform["variant"] = variant[0]
-            entries.append({"mediaType": m.OCI_MANIFEST, "digest": digest, "size": len(raw), "platform": entry_platform})
+            entries.append(
+                {"mediaType": m.OCI_MANIFEST, "digest": digest, "size": len(raw), "platform": entry_platform}
+            )
         raw = dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": entries})
         self.manifests[sha(raw)] = (raw, m.OCI_INDEX)
         for tag in tags:
@@ -238,7 +240,7 @@ def test_once_cache_runs_each_key_once_and_forgets_failures() -> None:
         gate.wait(5)
         return "value"
 
-    threads = [threading.Thread(target=lambda: cache.get("k", slow)) for _ in range(5)]
+    threads = [threading.Thread(target=lambda: cache.get("k", slow)) for _thread in range(5)]
     for thread in threads:
         thread.start()
     time.sleep(0.05)

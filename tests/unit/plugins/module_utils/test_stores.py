@@ -24,6 +24,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
     NotFoundError,
+    RegistryError,
     RegistryResponseError,
     UnsupportedError,
 )
@@ -41,7 +42,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
     OCI_MANIFEST,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference, parse_reference
-from ansible_collections.ocireg.registry.plugins.module_utils._stores import StoreLocation, parse_location
+from ansible_collections.ocireg.registry.plugins.module_utils._stores import (
+    StoreLocation,
+    local_file_errors,
+    parse_location,
+)
 
 
 def sha256(data: bytes) -> str:
@@ -339,6 +344,15 @@ def test_a_failed_copy_into_a_layout_leaves_no_trace(tmp_path):
     assert not (dest / "index.json").exists()
     assert not [name for name in os.listdir(dest / "blobs" / "sha256") if name.startswith(".")]
     assert layer["digest"].split(":")[1] not in os.listdir(dest / "blobs" / "sha256")
+
+
+def test_file_system_failures_are_reported_with_the_path(tmp_path):
+    write_layout(tmp_path / "src")
+    (tmp_path / "plain-file").write_text("x")
+    target = tmp_path / "plain-file" / "layout"
+    with pytest.raises(RegistryError, match="Local file operation failed on %s.*Not a directory" % tmp_path):
+        with local_file_errors():
+            transfer(open_layout_dir(str(tmp_path / "src"), "v1", "s"), LayoutDirDestination(str(target), "v1", "d"))
 
 
 def test_a_directory_that_is_not_a_layout_is_refused(tmp_path):

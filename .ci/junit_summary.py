@@ -1,0 +1,26 @@
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Print pytest's totals from its JUnit XML report as one closing line: `pytest: N passed, N failed, N skipped`.
+
+`make test` ends with the linters, so pytest's own summary line is far up the log; this repeats it last.
+"""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET  # noqa: S405 (our own pytest's report)
+
+
+def main() -> None:
+    root = ET.parse(sys.argv[1]).getroot()  # noqa: S314 (our own pytest's report)
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    totals = {
+        key: sum(int(suite.get(key, 0)) for suite in suites) for key in ("tests", "failures", "errors", "skipped")
+    }
+    failed = totals["failures"] + totals["errors"]
+    passed = totals["tests"] - failed - totals["skipped"]
+    print("pytest: %d passed, %d failed, %d skipped" % (passed, failed, totals["skipped"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,626 @@
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The ``ocireg.registry.audit_report`` filter: registry facts -> an audit report with findings."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: audit_report
+short_description: Turn a registry's facts into an audit report with sizes, ages and findings
+version_added: 0.1.0
+author: ocireg.registry contributors (@ocireg)
+description:
+  - Takes the RV(ocireg.registry.registry_info#module:repositories) list that M(ocireg.registry.registry_info) returns
+    with O(ocireg.registry.registry_info#module:registry) and O(ocireg.registry.registry_info#module:details=true), and
+    returns a report, the data the role P(ocireg.registry.audit#role) writes as JSON and renders as HTML or Markdown.
+  - For every repository the report has its tags with their digest, size, creation time and age, the number of distinct
+    images, and its size with blobs that several tags share counted once.
+  - "Findings are what needs a look, each with a severity (V(error), V(warning) or V(info)):"
+  - "V(stale): an image built longer ago than O(stale_after) (warning)."
+  - "V(missing_latest): a repository with tags but none named O(latest_tag), when O(require_latest) is set (info)."
+  - "V(missing_labels): an image without some of the O(required_labels) (warning)."
+  - "V(empty_repository): a repository the catalog lists but that has no tags (info)."
+  - "V(unreadable_tag): a tag whose image could not be described, for example a schema 1 manifest (error)."
+  - "V(rule): a violation of one of the O(rules) (the rule's severity)."
+  - Image-level findings (V(stale), V(missing_labels), rule checks on images) name the image once per repository, with
+    every tag that points at it.
+  - Ages are measured from the image config's C(created) time. Images without one have no age and are never stale.
+  - Bad settings (a duration, size or regular expression that does not parse, an unknown rule key) fail the task with
+    a message that names the value.
+positional: _input
+options:
+  _input:
+    description:
+      - The RV(ocireg.registry.registry_info#module:repositories) list of M(ocireg.registry.registry_info) run with
+        O(ocireg.registry.registry_info#module:details=true), each V({name, tags}) with image details in C(tags).
+    type: list
+    elements: dict
+    required: true
+  now:
+    description:
+      - The time to measure ages from, an ISO 8601 / RFC 3339 time such as V(2025-01-31T12:00:00Z). A time without a
+        zone is UTC.
+      - Defaults to the current time. Set it to make a report reproducible.
+    type: str
+  stale_after:
+    description:
+      - An image older than this is V(stale). A duration, one or more numbers with a unit, V(s), V(m), V(h), V(d) or
+        V(w), for example V(90d), V(2w) or V(1d12h).
+      - V(null) or V('') turns the check off.
+    type: str
+    default: 90d
+  required_labels:
+    description:
+      - Labels every image must have. An image missing any of them is a V(missing_labels) finding that lists them.
+      - An empty list turns the check off.
+    type: list
+    elements: str
+    default: [org.opencontainers.image.source, org.opencontainers.image.revision]
+  require_latest:
+    description:
+      - Whether a repository with tags must have one named O(latest_tag).
+    type: bool
+    default: true
+  latest_tag:
+    description:
+      - The tag O(require_latest) looks for.
+    type: str
+    default: latest
+  rules:
+    description:
+      - Checks of your own. Each rule applies to the tags whose repository matches C(repository) and whose name matches
+        C(tag), and reports a V(rule) finding for each check that fails.
+      - Regular expressions are Python's and must match the whole name (C(re.fullmatch)), as in
+        M(ocireg.registry.registry_repo), so V(prod/.*) selects the repositories under V(prod/) and V(v1) only the tag
+        V(v1).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: What the rule is called in findings.
+        type: str
+        required: true
+      description:
+        description: Why the rule exists, shown with its findings.
+        type: str
+      repository:
+        description: Regular expression for the repositories the rule applies to. Default, every repository.
+        type: str
+      tag:
+        description: Regular expression for the tags the rule applies to. Default, every tag.
+        type: str
+      severity:
+        description: The severity of the rule's findings.
+        type: str
+        choices: [error, warning, info]
+        default: warning
+      max_age:
+        description: A duration (like O(stale_after)); images older than this violate the rule.
+        type: str
+      max_size:
+        description:
+          - The largest image allowed, bytes as an integer or a string with a unit, V(500MB), V(1.5GiB). Units
+            V(B), V(kB), V(MB), V(GB), V(TB) count in thousands, V(KiB), V(MiB), V(GiB), V(TiB) in 1024s.
+          - The size is what a pull transfers (RV(ocireg.registry.registry_info#module:image.size)).
+        type: raw
+      required_labels:
+        description: Labels the images must have.
+        type: list
+        elements: str
+      max_tags:
+        description: The most tags (matching C(tag)) a repository may have.
+        type: int
+seealso:
+  - module: ocireg.registry.registry_info
+"""
+
+EXAMPLES = r"""
+- name: Gather every repository with image details
+  ocireg.registry.registry_info:
+    registry: registry.example.com
+    details: true
+  register: registry_facts
+
+- name: Build the report
+  ansible.builtin.set_fact:
+    report: >-
+      {{ registry_facts.repositories | ocireg.registry.audit_report(
+           stale_after='180d',
+           rules=[{'name': 'prod is small', 'repository': 'prod/.*', 'max_size': '200MB'}]) }}
+
+- name: Show the findings
+  ansible.builtin.debug:
+    msg: "{{ report.findings | map(attribute='message') | list }}"
+
+- name: Fail when there is an error
+  ansible.builtin.assert:
+    that: report.summary.findings.error == 0
+    fail_msg: "{{ report.findings | selectattr('severity', 'equalto', 'error') | map(attribute='message') | list }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The report.
+  type: dict
+  contains:
+    generated_at:
+      description: The time ages were measured from (O(now)), ISO 8601 in UTC.
+      type: str
+      sample: "2025-01-31T12:00:00Z"
+    settings:
+      description: The settings the report was made with, rules normalised (durations in seconds, sizes in bytes).
+      type: dict
+    summary:
+      description: Totals.
+      type: dict
+      contains:
+        repositories:
+          description: Number of repositories.
+          type: int
+        tags:
+          description: Number of tags.
+          type: int
+        images:
+          description: Number of distinct image digests across the registry.
+          type: int
+        size:
+          description: Bytes of the distinct blobs and manifests of all repositories, each counted once.
+          type: int
+        findings:
+          description: Number of findings per severity, V({error, warning, info}).
+          type: dict
+        kinds:
+          description: Number of findings per kind.
+          type: dict
+    repositories:
+      description: One entry per repository, sorted by name.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: Repository name.
+          type: str
+        size:
+          description: Bytes of the repository's distinct layers and manifests (shared layers counted once).
+          type: int
+        images:
+          description: Number of distinct image digests.
+          type: int
+        has_latest:
+          description: Whether it has O(latest_tag).
+          type: bool
+        newest:
+          description: C(created) of its newest image, or null.
+          type: str
+        oldest:
+          description: C(created) of its oldest image, or null.
+          type: str
+        tags:
+          description:
+            - Its tags, sorted by name, each V({tag, digest, media_type, size, created, age_days, platforms, labels,
+              stale, error}). C(age_days) is a number with two decimals, null without C(created). C(platforms) lists
+              V(os/arch[/variant]) of a multi-platform image and is empty for a single image.
+          type: list
+          elements: dict
+    findings:
+      description:
+        - Findings, most severe first, each V({kind, severity, repository, tags, digest, rule, check, message}).
+          C(tags) and C(digest) are empty for repository-level findings; C(rule) and C(check) are set for V(rule)
+          findings (C(check) is V(max_age), V(max_size), V(required_labels) or V(max_tags)).
+      type: list
+      elements: dict
+"""
+
+import datetime
+import re
+
+from ansible.errors import AnsibleFilterError
+
+SEVERITIES = ("error", "warning", "info")
+DEFAULT_REQUIRED_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.revision")
+RULE_KEYS = {
+    "name",
+    "description",
+    "repository",
+    "tag",
+    "severity",
+    "max_age",
+    "max_size",
+    "required_labels",
+    "max_tags",
+}
+
+_DURATION_PART = re.compile(r"(\d+)([smhdw])")
+_DURATION = re.compile(r"(?:\d+[smhdw])+")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kKMGT]i?B|B)?\s*")
+_SIZE_UNITS = {
+    None: 1,
+    "B": 1,
+    "kB": 1000,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "KiB": 1024,
+    "kiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+    "TiB": 1024**4,
+}
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
+)
+
+
+def parse_duration(value, what="duration"):
+    """``90d`` / ``1d12h`` / ``45m`` -> seconds. Raises AnsibleFilterError naming WHAT and the value."""
+    text = str(value).strip() if value is not None else ""
+    if isinstance(value, bool) or not _DURATION.fullmatch(text):
+        raise AnsibleFilterError(
+            "%s %r is not a duration: use a number with a unit, s, m, h, d or w, for example 90d, 12h or 1d12h"
+            % (what, value)
+        )
+    return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
+
+
+def parse_size(value, what="size"):
+    """``1024`` / ``'500MB'`` / ``'1.5GiB'`` -> bytes (int). Raises AnsibleFilterError naming WHAT and the value."""
+    if isinstance(value, bool):
+        match = None
+    elif isinstance(value, int):
+        if value >= 0:
+            return value
+        match = None
+    else:
+        match = _SIZE.fullmatch(str(value))
+    if match is None or match.group(2) not in _SIZE_UNITS:
+        raise AnsibleFilterError(
+            "%s %r is not a size: use bytes (an integer) or a number with a unit, B, kB, MB, GB, TB, KiB, MiB, GiB or "
+            "TiB, for example 500MB" % (what, value)
+        )
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+def parse_time(value):
+    """An RFC 3339 / ISO 8601 time -> aware datetime in UTC, or None when VALUE is empty or not a time."""
+    if isinstance(value, datetime.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+    if not value:
+        return None
+    match = _TIMESTAMP.fullmatch(str(value).strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, _zulu, sign, tz_hours, tz_minutes = match.groups()
+    offset = datetime.timedelta(0)
+    if sign:
+        offset = datetime.timedelta(hours=int(tz_hours), minutes=int(tz_minutes)) * (1 if sign == "+" else -1)
+    try:
+        moment = datetime.datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            # Go writes nanoseconds; datetime keeps microseconds.
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=datetime.timezone(offset),
+        )
+    except ValueError:
+        return None
+    return moment.astimezone(datetime.timezone.utc)
+
+
+def _format_time(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _human_duration(seconds):
+    days = seconds / 86400.0
+    if days >= 2:
+        return "%d days" % days
+    hours = seconds / 3600.0
+    if hours >= 2:
+        return "%d hours" % hours
+    return "%d minutes" % (seconds // 60)
+
+
+def _compile(pattern, what):
+    if pattern is None or pattern == "":
+        return None
+    try:
+        return re.compile(str(pattern))
+    except re.error as exc:
+        raise AnsibleFilterError("%s %r is not a valid regular expression: %s" % (what, pattern, exc)) from None
+
+
+def _label_list(value, what):
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise AnsibleFilterError("%s must be a list of label names, got %r" % (what, value))
+    return [str(label) for label in value]
+
+
+def normalise_rules(rules):
+    """Validate RULES and return them as dicts with compiled patterns, durations in seconds and sizes in bytes."""
+    if rules is None:
+        return []
+    if not isinstance(rules, (list, tuple)):
+        raise AnsibleFilterError("rules must be a list of dictionaries, got %r" % (rules,))
+    normalised = []
+    for position, rule in enumerate(rules, start=1):
+        if not isinstance(rule, dict):
+            raise AnsibleFilterError("rule %d must be a dictionary, got %r" % (position, rule))
+        name = rule.get("name")
+        if not name:
+            raise AnsibleFilterError("rule %d has no name: every rule needs one" % position)
+        what = "rule %r" % name
+        unknown = sorted(set(rule) - RULE_KEYS)
+        if unknown:
+            raise AnsibleFilterError(
+                "%s has unknown keys %s; allowed: %s" % (what, ", ".join(unknown), ", ".join(sorted(RULE_KEYS)))
+            )
+        severity = rule.get("severity") or "warning"
+        if severity not in SEVERITIES:
+            raise AnsibleFilterError("%s: severity %r is not one of %s" % (what, severity, ", ".join(SEVERITIES)))
+        max_tags = rule.get("max_tags")
+        if max_tags is not None and (isinstance(max_tags, bool) or not str(max_tags).isdigit()):
+            raise AnsibleFilterError("%s: max_tags %r is not a whole number" % (what, max_tags))
+        normalised.append(
+            {
+                "name": str(name),
+                "description": rule.get("description"),
+                "severity": severity,
+                "repository": _compile(rule.get("repository"), "%s: repository" % what),
+                "tag": _compile(rule.get("tag"), "%s: tag" % what),
+                "max_age": (
+                    None if rule.get("max_age") in (None, "") else parse_duration(rule["max_age"], what + ": max_age")
+                ),
+                "max_size": (
+                    None if rule.get("max_size") in (None, "") else parse_size(rule["max_size"], what + ": max_size")
+                ),
+                "required_labels": _label_list(rule.get("required_labels"), what + ": required_labels"),
+                "max_tags": None if max_tags is None else int(max_tags),
+            }
+        )
+    return normalised
+
+
+def _platform_name(platform):
+    parts = [platform.get("os"), platform.get("architecture"), platform.get("variant")]
+    return "/".join(part for part in parts if part)
+
+
+def _describe_tag(details, now):
+    created = parse_time(details.get("created"))
+    age = None if created is None else max(0.0, (now - created).total_seconds())
+    return {
+        "tag": details.get("tag"),
+        "digest": details.get("digest"),
+        "media_type": details.get("media_type"),
+        "size": int(details.get("size") or 0),
+        "created": details.get("created"),
+        "age_days": None if age is None else round(age / 86400.0, 2),
+        "age_seconds": age,
+        "platforms": [_platform_name(p) for p in details.get("platforms") or []],
+        "labels": dict(details.get("labels") or {}),
+        "layers": [
+            (layer.get("digest"), int(layer.get("size") or 0)) for layer in details.get("layers") or [] if layer
+        ],
+        "stale": False,
+        "error": details.get("error"),
+    }
+
+
+def _distinct_size(tags):
+    """Bytes of the distinct layers plus each distinct image's manifests and config (its size minus its layers)."""
+    layers = {}
+    overhead = {}
+    for tag in tags:
+        if tag["error"] or not tag["digest"]:
+            continue
+        for digest, size in tag["layers"]:
+            layers[digest] = size
+        overhead[tag["digest"]] = max(0, tag["size"] - sum(size for _digest, size in tag["layers"]))
+    return layers, overhead
+
+
+def _images(repository):
+    """Tags that describe an image, grouped by digest: [(digest, [tags...]), ...] in tag order."""
+    groups = {}
+    for tag in repository["tags"]:
+        if not tag["error"] and tag["digest"]:
+            groups.setdefault(tag["digest"], []).append(tag)
+    return list(groups.items())
+
+
+def _finding(kind, severity, repository, message, tags=(), digest=None, rule=None, check=None):
+    return {
+        "kind": kind,
+        "severity": severity,
+        "repository": repository,
+        "tags": [tag["tag"] for tag in tags],
+        "digest": digest,
+        "rule": rule,
+        "check": check,
+        "message": message,
+    }
+
+
+def _image_name(repository, tags):
+    """``dev/app:1.0 (also latest)``: an image by its first tag, naming the other tags on the same digest."""
+    others = [tag["tag"] for tag in tags[1:]]
+    return "%s:%s%s" % (repository, tags[0]["tag"], " (also %s)" % ", ".join(others) if others else "")
+
+
+def _check_image(image_tags, max_age, max_size, required_labels):
+    """The failed checks of one image: [(check, detail)], for the settings that are set."""
+    first = image_tags[0]
+    failed = []
+    if max_age is not None and first["age_seconds"] is not None and first["age_seconds"] > max_age:
+        failed.append(("max_age", "built %s ago (%s)" % (_human_duration(first["age_seconds"]), first["created"])))
+    if max_size is not None and first["size"] > max_size:
+        failed.append(("max_size", "%d bytes, more than %d" % (first["size"], max_size)))
+    missing = [label for label in required_labels if label not in first["labels"]]
+    if missing:
+        failed.append(("required_labels", "missing labels %s" % ", ".join(missing)))
+    return failed
+
+
+def audit_report(
+    repositories,
+    now=None,
+    stale_after="90d",
+    required_labels=DEFAULT_REQUIRED_LABELS,
+    require_latest=True,
+    latest_tag="latest",
+    rules=None,
+):
+    """Filter body: ``registry_info.repositories | ocireg.registry.audit_report(...)`` -> report dict."""
+    if not isinstance(repositories, (list, tuple)):
+        raise AnsibleFilterError(
+            "audit_report expects the 'repositories' list of registry_info (with details: true), got %s"
+            % type(repositories).__name__
+        )
+    if now in (None, ""):
+        moment = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    else:
+        moment = parse_time(now)
+        if moment is None:
+            raise AnsibleFilterError("now %r is not a time: use ISO 8601, for example 2025-01-31T12:00:00Z" % (now,))
+    stale_seconds = None if stale_after in (None, "") else parse_duration(stale_after, "stale_after")
+    required = _label_list(required_labels, "required_labels")
+    checked_rules = normalise_rules(rules)
+
+    report_repositories = []
+    findings = []
+    all_layers = {}
+    all_overhead = {}
+    for entry in sorted(repositories, key=lambda item: str(item.get("name", ""))):
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise AnsibleFilterError("each repository must be a dictionary with a name, got %r" % (entry,))
+        raw_tags = entry.get("tags") or []
+        if any(not isinstance(tag, dict) for tag in raw_tags):
+            raise AnsibleFilterError(
+                "repository %r lists tag names, not image details: run registry_info with details: true" % entry["name"]
+            )
+        name = entry["name"]
+        tags = sorted((_describe_tag(tag, moment) for tag in raw_tags), key=lambda tag: str(tag["tag"]))
+        repository = {"name": name, "tags": tags}
+        layers, overhead = _distinct_size(tags)
+        all_layers.update(layers)
+        all_overhead.update(overhead)
+        created = sorted(tag["created"] for tag in tags if parse_time(tag["created"]) is not None)
+        repository.update(
+            size=sum(layers.values()) + sum(overhead.values()),
+            images=len(overhead),
+            has_latest=any(tag["tag"] == latest_tag for tag in tags),
+            newest=max(created, key=parse_time) if created else None,
+            oldest=min(created, key=parse_time) if created else None,
+        )
+        report_repositories.append(repository)
+        images = _images(repository)
+
+        if not tags:
+            findings.append(_finding("empty_repository", "info", name, "%s has no tags" % name))
+        for tag in tags:
+            if tag["error"]:
+                findings.append(
+                    _finding(
+                        "unreadable_tag",
+                        "error",
+                        name,
+                        "%s:%s could not be described: %s" % (name, tag["tag"], tag["error"]),
+                        tags=[tag],
+                    )
+                )
+        if require_latest and tags and not repository["has_latest"]:
+            findings.append(_finding("missing_latest", "info", name, "%s has no %r tag" % (name, latest_tag)))
+        for digest, image_tags in images:
+            label = _image_name(name, image_tags)
+            for check, detail in _check_image(image_tags, stale_seconds, None, required):
+                if check == "max_age":
+                    for tag in image_tags:
+                        tag["stale"] = True
+                    message = "%s is stale: %s, more than %s" % (label, detail, stale_after)
+                    findings.append(_finding("stale", "warning", name, message, image_tags, digest))
+                else:
+                    findings.append(
+                        _finding("missing_labels", "warning", name, "%s: %s" % (label, detail), image_tags, digest)
+                    )
+
+        for rule in checked_rules:
+            if rule["repository"] is not None and not rule["repository"].fullmatch(name):
+                continue
+            selected = [tag for tag in tags if rule["tag"] is None or rule["tag"].fullmatch(str(tag["tag"]))]
+            if rule["max_tags"] is not None and len(selected) > rule["max_tags"]:
+                message = "%s has %d tags%s, more than %d (rule %r)" % (
+                    name,
+                    len(selected),
+                    "" if rule["tag"] is None else " matching %r" % rule["tag"].pattern,
+                    rule["max_tags"],
+                    rule["name"],
+                )
+                findings.append(_finding("rule", rule["severity"], name, message, rule=rule["name"], check="max_tags"))
+            selected_names = {tag["tag"] for tag in selected}
+            for digest, image_tags in images:
+                image_tags = [tag for tag in image_tags if tag["tag"] in selected_names]
+                if not image_tags:
+                    continue
+                label = _image_name(name, image_tags)
+                for check, detail in _check_image(
+                    image_tags, rule["max_age"], rule["max_size"], rule["required_labels"]
+                ):
+                    message = "%s breaks rule %r: %s" % (label, rule["name"], detail)
+                    findings.append(
+                        _finding("rule", rule["severity"], name, message, image_tags, digest, rule["name"], check)
+                    )
+
+    for repository in report_repositories:
+        for tag in repository["tags"]:
+            del tag["layers"], tag["age_seconds"]
+    rank = {severity: position for position, severity in enumerate(SEVERITIES)}
+    findings.sort(key=lambda item: (rank[item["severity"]], item["repository"], item["kind"], item["tags"]))
+    counts = {severity: 0 for severity in SEVERITIES}
+    kinds = {}
+    for finding in findings:
+        counts[finding["severity"]] += 1
+        kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
+    return {
+        "generated_at": _format_time(moment),
+        "settings": {
+            "stale_after": stale_after or None,
+            "stale_after_seconds": stale_seconds,
+            "required_labels": required,
+            "require_latest": bool(require_latest),
+            "latest_tag": latest_tag,
+            "rules": [
+                dict(
+                    rule,
+                    repository=None if rule["repository"] is None else rule["repository"].pattern,
+                    tag=None if rule["tag"] is None else rule["tag"].pattern,
+                )
+                for rule in checked_rules
+            ],
+        },
+        "summary": {
+            "repositories": len(report_repositories),
+            "tags": sum(len(repository["tags"]) for repository in report_repositories),
+            "images": len(all_overhead),
+            "size": sum(all_layers.values()) + sum(all_overhead.values()),
+            "findings": counts,
+            "kinds": kinds,
+        },
+        "repositories": report_repositories,
+        "findings": findings,
+    }
+
+
+class FilterModule:
+    """Registers the ``audit_report`` filter."""
+
+    def filters(self):
+        return {"audit_report": audit_report}

@@ -1,0 +1,323 @@
+# Private module_utils of ocireg.registry: not a public API, may change without notice.
+# Copyright: contributors to ocireg.registry
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Retention rules for a repository's tags: pure logic, no registry.
+
+A tag is deleted only when every rule that is set allows it:
+
+- ``match``: the tag name matches one of these regular expressions (default: every tag);
+- ``keep``: the tag name matches none of these;
+- ``keep_last``: the tag's image is not among the N newest images of the tags left by ``match`` and ``keep``;
+- ``older_than``: the tag's image was created longer ago than this.
+
+Patterns use Python ``re.fullmatch``: ``v1`` matches the tag ``v1`` only, not ``v10`` or ``dev1``; write
+``v1.*`` for a prefix. ``keep_last`` counts images (distinct digests), so all tags of a kept image stay.
+An image without a readable creation time sorts as the oldest for ``keep_last``, and is never old enough
+for ``older_than``: an age rule only deletes what it can show is old.
+
+What to delete is then turned into requests by :func:`plan_deletions`: a digest whose tags all go is deleted
+once by digest; a tag whose digest something else still needs is removed on its own (the safe untag).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+from collections.abc import Iterable, Mapping, Sequence, Set
+from typing import Any
+
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
+
+UTC = datetime.timezone.utc
+OLDEST = datetime.datetime.min.replace(tzinfo=UTC)
+
+DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"(?:[0-9]+[smhdw])+")
+_DURATION_PART = re.compile(r"([0-9]+)([smhdw])")
+_DURATION_FORM = (
+    "expected a whole number followed by a unit, s (seconds), m (minutes), h (hours), d (days) or w (weeks),"
+    " such as '30d', '12h' or '90m'; units can be combined, as in '1w3d'"
+)
+# RFC 3339 as image configs write it (Go's time.Time: up to nanoseconds, 'Z' or an offset).
+_TIMESTAMP = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2}))?"
+)
+RETENTION_RULES = ("keep_last", "keep", "match", "older_than")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Option values
+
+
+def parse_duration(value: object, option: str = "retention.older_than") -> datetime.timedelta:
+    """``'30d'``, ``'12h'``, ``'90m'``, ``'45s'``, ``'2w'`` or a combination such as ``'1w3d'``."""
+    text = value.strip() if isinstance(value, str) else None
+    if not text or not _DURATION.fullmatch(text):
+        raise InvalidInputError("Invalid %s %r: %s." % (option, value, _DURATION_FORM))
+    try:
+        return sum(
+            (
+                datetime.timedelta(**{DURATION_UNITS[unit]: int(number)})
+                for number, unit in _DURATION_PART.findall(text)
+            ),
+            datetime.timedelta(),
+        )
+    except OverflowError:
+        raise InvalidInputError(
+            "Invalid %s %r: too long; the longest duration is %d days." % (option, value, datetime.timedelta.max.days)
+        ) from None
+
+
+def compile_patterns(values: object, option: str) -> tuple[re.Pattern, ...]:
+    """Compile a list of regular expressions; the error names the option, the pattern and what is wrong."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple)):
+        raise InvalidInputError("Option %s must be a list of regular expressions, got %r." % (option, values))
+    patterns = []
+    for value in values:
+        if not isinstance(value, str) or not value:
+            raise InvalidInputError(
+                "Option %s must hold non-empty regular expressions (strings), got %r." % (option, value)
+            )
+        try:
+            patterns.append(re.compile(value))
+        except re.error as err:
+            raise InvalidInputError("Invalid regular expression %r in %s: %s." % (value, option, err)) from None
+    return tuple(patterns)
+
+
+def parse_keep_last(value: object, option: str = "retention.keep_last") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError("Option %s must be a whole number, 0 or more, got %r." % (option, value))
+    return value
+
+
+def parse_created(value: object) -> datetime.datetime | None:
+    """An RFC 3339 timestamp as an aware UTC datetime; None when missing or not a timestamp.
+
+    Python 3.9's ``fromisoformat`` reads neither ``Z`` nor nanoseconds, both common in image configs.
+    A timestamp without an offset is taken as UTC.
+    """
+    if not isinstance(value, str):
+        return None
+    found = _TIMESTAMP.fullmatch(value.strip())
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction, _zulu, sign, offset_hours, offset_minutes = found.groups()
+    try:
+        microsecond = int((fraction or "0")[:6].ljust(6, "0"))
+        offset = datetime.timedelta(0)
+        if sign:
+            offset = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+            offset = -offset if sign == "-" else offset
+        zone = datetime.timezone(offset)
+        moment = datetime.datetime(
+            int(year), int(month), int(day), int(hour), int(minute), min(int(second), 59), microsecond, tzinfo=zone
+        )
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The policy
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionPolicy:
+    """Validated retention rules; an unset rule (None) allows every deletion."""
+
+    keep_last: int | None = None
+    keep: tuple[re.Pattern, ...] = ()
+    match: tuple[re.Pattern, ...] | None = None
+    older_than: datetime.timedelta | None = None
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], option: str = "retention") -> RetentionPolicy:
+        """The policy from the module's ``retention`` dict. Every bad value is named in one error."""
+        if not isinstance(options, Mapping):
+            raise InvalidInputError(
+                "Option %s must be a dictionary of %s, got %r." % (option, ", ".join(RETENTION_RULES), options)
+            )
+        unknown = sorted(str(key) for key in options if key not in RETENTION_RULES)
+        problems = []
+        if unknown:
+            problems.append(
+                "Option %s has unknown rule%s %s; the rules are %s."
+                % (option, "s" if len(unknown) > 1 else "", ", ".join(unknown), ", ".join(RETENTION_RULES))
+            )
+        if all(options.get(rule) is None for rule in RETENTION_RULES):
+            problems.append(
+                "Option %s sets no rule: set at least one of %s (to delete every tag, use state=absent)."
+                % (option, ", ".join(RETENTION_RULES))
+            )
+        values: dict[str, Any] = {}
+        parsers = {
+            "keep_last": lambda value: parse_keep_last(value, option + ".keep_last"),
+            "keep": lambda value: compile_patterns(value, option + ".keep"),
+            "match": lambda value: compile_patterns(value, option + ".match"),
+            "older_than": lambda value: parse_duration(value, option + ".older_than"),
+        }
+        for rule, parse in parsers.items():
+            if options.get(rule) is None:
+                continue
+            try:
+                values[rule] = parse(options[rule])
+            except InvalidInputError as err:
+                problems.append(str(err))
+        if problems:
+            raise InvalidInputError(" ".join(problems) + " Nothing was deleted.")
+        return cls(**values)
+
+    @property
+    def needs_age(self) -> bool:
+        """Whether deciding needs the images' creation times (and so their manifests and configs)."""
+        return self.keep_last is not None or self.older_than is not None
+
+    def is_considered(self, tag: str) -> bool:
+        return self.match is None or any(pattern.fullmatch(tag) for pattern in self.match)
+
+    def is_kept(self, tag: str) -> bool:
+        return any(pattern.fullmatch(tag) for pattern in self.keep)
+
+    def candidates(self, tags: Iterable[str]) -> list[str]:
+        """The tags that ``match`` considers and ``keep`` does not protect: the only ones ages matter for."""
+        return [tag for tag in tags if self.is_considered(tag) and not self.is_kept(tag)]
+
+
+@dataclasses.dataclass(frozen=True)
+class TaggedImage:
+    """A tag, the digest it points at, and that image's creation time (None: unknown)."""
+
+    tag: str
+    digest: str
+    created: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RetentionDecision:
+    """What the rules decided: ``reasons`` says, for every tag, why it goes or stays."""
+
+    doomed: frozenset
+    reasons: Mapping[str, str]
+    unknown_age: tuple[str, ...] = ()  # candidates spared by older_than only because their age is unknown
+
+
+def decide(
+    policy: RetentionPolicy, images: Sequence[TaggedImage], now: datetime.datetime | None = None
+) -> RetentionDecision:
+    """Which tags the policy deletes. Deterministic: the same tags, digests and times give the same answer.
+
+    ``keep_last`` ranks the distinct images of the candidate tags by creation time, newest first; images
+    without one come last, and ties are broken by digest so that check mode and a real run agree.
+    """
+    now = now or datetime.datetime.now(UTC)
+    reasons: dict[str, str] = {}
+    candidates: list[TaggedImage] = []
+    for image in images:
+        if not policy.is_considered(image.tag):
+            reasons[image.tag] = "kept: matches no pattern of match"
+        elif policy.is_kept(image.tag):
+            reasons[image.tag] = "kept: matches keep"
+        else:
+            candidates.append(image)
+
+    newest: set[str] = set()
+    if policy.keep_last is not None and policy.keep_last > 0:
+        created: dict[str, datetime.datetime | None] = {}
+        for image in candidates:
+            created[image.digest] = image.created
+        ranked = sorted(created, key=lambda digest: (created[digest] or OLDEST, digest), reverse=True)
+        newest = set(ranked[: policy.keep_last])
+
+    cutoff = _cutoff(now, policy.older_than)
+    doomed = set()
+    unknown_age = []
+    for image in candidates:
+        if image.digest in newest:
+            reasons[image.tag] = "kept: among the %d newest images (keep_last)" % policy.keep_last
+        elif policy.older_than is not None and image.created is None:
+            reasons[image.tag] = "kept: creation time unknown, so not older than older_than"
+            unknown_age.append(image.tag)
+        elif policy.older_than is not None and (cutoff is None or image.created >= cutoff):
+            reasons[image.tag] = "kept: not older than older_than"
+        else:
+            reasons[image.tag] = "deleted"
+            doomed.add(image.tag)
+    return RetentionDecision(frozenset(doomed), reasons, tuple(sorted(unknown_age)))
+
+
+def _cutoff(now: datetime.datetime, older_than: datetime.timedelta | None) -> datetime.datetime | None:
+    """Images created before this are old enough; None: nothing is (the duration reaches past year 1)."""
+    if older_than is None:
+        return None
+    try:
+        return now - older_than
+    except OverflowError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------------
+# From decisions to requests
+
+
+@dataclasses.dataclass(frozen=True)
+class DeletionPlan:
+    """The requests a retention or ``state=absent`` run makes, and the tag sets before and after."""
+
+    delete_digests: tuple[str, ...]  # each removes every tag on it, all of them doomed; indexes first
+    untag: tuple[str, ...]  # removed one by one: a surviving tag or index still needs their digest
+    deleted_tags: tuple[str, ...]
+    kept_tags: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.deleted_tags)
+
+
+def plan_deletions(
+    current: Mapping[str, str],
+    doomed: Iterable[str],
+    protected: Set[str] = frozenset(),
+    indexes: Set[str] = frozenset(),
+) -> DeletionPlan:
+    """Turn doomed tags into requests.
+
+    ``current`` is tag -> digest of every tag in the repository. A digest is deleted by digest only when
+    every tag on it is doomed and it is not in ``protected`` (the manifests that surviving indexes refer
+    to); one ``DELETE`` then removes all its tags. Other doomed tags are untagged one at a time, leaving
+    their image to the tags (or indexes) that still use it. Digests in ``indexes`` are deleted first, so an
+    interrupted run never leaves an index whose children are gone.
+    """
+    doomed = set(doomed) & set(current)
+    tags_by_digest: dict[str, list[str]] = {}
+    for tag, digest in current.items():
+        tags_by_digest.setdefault(digest, []).append(tag)
+    delete_digests = []
+    untag = []
+    for digest, tags in tags_by_digest.items():
+        going = [tag for tag in tags if tag in doomed]
+        if not going:
+            continue
+        if len(going) == len(tags) and digest not in protected:
+            delete_digests.append(digest)
+        else:
+            untag.extend(going)
+    delete_digests.sort(key=lambda digest: (digest not in indexes, digest))
+    return DeletionPlan(
+        delete_digests=tuple(delete_digests),
+        untag=tuple(sorted(untag)),
+        deleted_tags=tuple(sorted(doomed)),
+        kept_tags=tuple(sorted(set(current) - doomed)),
+    )
+
+
+def tag_set_diff(plan: DeletionPlan) -> dict[str, dict[str, list[str]]]:
+    """Ansible ``diff``: the repository's tag names before and after."""
+    return {
+        "before": {"tags": sorted(plan.kept_tags + plan.deleted_tags)},
+        "after": {"tags": list(plan.kept_tags)},
+    }
