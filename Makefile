@@ -182,7 +182,9 @@ demo-stop:  ## Stop the registry make demo started (its storage stays in build/d
 .PHONY: changelog
 changelog: $(STAMP)  ## Lint the fragments and render CHANGELOG.md from changelogs/.
 	"$(VENV)/bin/antsibull-changelog" lint
-	"$(VENV)/bin/antsibull-changelog" generate
+	@if grep -q '^releases: {}' changelogs/changelog.yaml; then \
+	  echo "changelog: no release yet, so no CHANGELOG.md (antsibull-changelog release --version X makes one)"; \
+	else "$(VENV)/bin/antsibull-changelog" generate; fi
 
 .PHONY: dist
 dist: $(STAMP)  ## Build the collection tarball into build/dist/.

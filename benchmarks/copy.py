@@ -266,7 +266,8 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
         "```",
         "",
         f"Environment: CNCF distribution `docker-registry` 2.8.2, skopeo 1.9.3, ansible-core 2.19, loopback HTTP,"
-        f" {os.cpu_count()} CPUs; {args.rounds} rounds.",
+        f" {os.cpu_count()} CPUs; {args.rounds} rounds; load average {results['load'][0]:.1f} at the start,"
+        f" {results['load'][1]:.1f} at the end (other work on the machine shows here).",
         "",
         "| scenario | ours (s, median) | skopeo in playbook (s) | bare skopeo (s) | ours/skopeo | ours: requests,"
         " blob bytes down / up, mounts | skopeo: requests, blob bytes down / up, mounts |",
@@ -372,7 +373,7 @@ def main() -> None:
         Skopeo(source).copy(multi.oci, "bench/multi:v1")
         total, total_multi = sum(blob_sizes(single).values()) / MIB, sum(blob_sizes(multi).values()) / MIB
         print(f"image: 12 layers, {total:.1f} MiB; multi: {total_multi:.1f} MiB", flush=True)
-        results: dict[str, Any] = {}
+        results: dict[str, Any] = {"load": [os.getloadavg()[0], 0.0]}
         results["cross"] = compare(bench, single, source, "bench/single", args.rounds, same=False)
         print("cross", results["cross"]["times"], results["cross"]["ratio"], flush=True)
         results["same"] = compare(bench, single, source, "bench/single", args.rounds, same=True)
@@ -383,6 +384,7 @@ def main() -> None:
         print("rerun", results["rerun"], flush=True)
         results["memory"] = memory(bench, args.memory_mib)
         print("memory", results["memory"], flush=True)
+        results["load"][1] = os.getloadavg()[0]
         text = report(results, args, command)
         print()
         print(text)

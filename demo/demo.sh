@@ -29,7 +29,7 @@ missing_packages() {
   # Debian's python3 has the venv module but not ensurepip, which `python3 -m venv` needs, without python3-venv.
   if [[ ! -x $PYTHON ]] && ! python3 -c 'import ensurepip' 2>/dev/null; then missing+=(python3-venv); fi
   command -v python3 >/dev/null || missing+=(python3)
-  printf '%s\n' "${missing[@]}"
+  if ((${#missing[@]})); then printf '%s\n' "${missing[@]}"; fi
 }
 
 cmd_install() {

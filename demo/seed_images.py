@@ -58,12 +58,14 @@ def sample_images(today: datetime.date) -> list[dict]:
     # CI builds: retention keeps the newest two of them.
     for number, age in zip(range(101, 107), (60, 45, 30, 14, 3, 1)):
         version = f"ci-{number}"
-        images.append({"repo": "dev/app", "tags": [version], "created": days_ago(age), "labels": labels("app", version)})
+        created = days_ago(age)
+        images.append({"repo": "dev/app", "tags": [version], "created": created, "labels": labels("app", version)})
     return images
 
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["skopeo", "--insecure-policy", *args], capture_output=True, check=False)  # noqa: S603
+    # --insecure-policy: the demo registry is local and the images are ours; no signature policy applies.
+    return subprocess.run(["skopeo", "--insecure-policy", *args], capture_output=True, check=False)  # noqa: S603,S607
 
 
 def tag_exists(registry: str, repo: str, tag: str) -> bool:

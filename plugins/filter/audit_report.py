@@ -327,6 +327,14 @@ def _human_duration(seconds):
     return "%d minutes" % (seconds // 60)
 
 
+def _human_size(size):
+    """``132608`` -> ``132608 bytes (129.5 KiB)``: exact, and readable."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            return "%d bytes (%.1f %s)" % (size, size / float(factor), unit)
+    return "%d bytes" % size
+
+
 def _compile(pattern, what):
     if pattern is None or pattern == "":
         return None
@@ -463,7 +471,7 @@ def _check_image(image_tags, max_age, max_size, required_labels):
     if max_age is not None and first["age_seconds"] is not None and first["age_seconds"] > max_age:
         failed.append(("max_age", "built %s ago (%s)" % (_human_duration(first["age_seconds"]), first["created"])))
     if max_size is not None and first["size"] > max_size:
-        failed.append(("max_size", "%d bytes, more than %d" % (first["size"], max_size)))
+        failed.append(("max_size", "%s, more than %s" % (_human_size(first["size"]), _human_size(max_size))))
     missing = [label for label in required_labels if label not in first["labels"]]
     if missing:
         failed.append(("required_labels", "missing labels %s" % ", ".join(missing)))

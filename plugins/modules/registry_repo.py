@@ -120,7 +120,8 @@ notes:
   - Requests are kept to what the rules need. The tags are listed once. Each tag then costs one C(HEAD); a tag whose
     age matters (considered, not kept, with O(retention.keep_last) or O(retention.older_than) set) costs one manifest
     C(GET) instead. Each distinct image config, and each platform manifest of an index, is read once.
-  - Without O(retention.keep_last) and O(retention.older_than), no manifest or config is read.
+  - Without O(retention.keep_last) and O(retention.older_than), no manifest or config is read. When no tag is both
+    matched and not kept, nothing is read but the tag list.
   - Child manifests of a deleted multi-platform index are not deleted; the registry's garbage collection removes them
     (for the CNCF distribution registry, C(registry garbage-collect --delete-untagged)).
   - The decision is made when the task starts. A tag pushed while it runs is not deleted, unless it is pushed onto an
@@ -128,7 +129,7 @@ notes:
 """
 
 EXAMPLES = r"""
-- name: Keep the ten newest builds of each branch tag family and every release
+- name: Keep the ten newest main and pull-request builds; other tags, such as releases, are never deleted
   ocireg.registry.registry_repo:
     repository: registry.example.com/team/app
     retention:
@@ -293,7 +294,8 @@ class RepositoryManager:
         now = datetime.datetime.now(UTC)
         tags = self._list_tags()
         self.exists = bool(tags)
-        if self.state == "present" and self.policy is None:
+        if self.state == "present" and (self.policy is None or not self.policy.candidates(tags)):
+            # Nothing is to be checked, or no tag is both matched and not kept: no tag can go, nothing to read.
             self.plan = DeletionPlan((), (), (), tuple(tags))
             return self.plan
         age_tags = set()
@@ -422,7 +424,7 @@ class RepositoryManager:
                 if tag not in doomed and is_index(descriptor.media_type)
             }
         )
-        unread = [digest for digest in surviving if digest not in self.manifests]
+        unread = [digest for digest in surviving if self.manifests.get(digest) is None]  # or unreadable as an age
         map_concurrently(self._fetch_surviving_index, unread, self.concurrency)
         return {
             child.digest

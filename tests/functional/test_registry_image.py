@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 from collections.abc import Callable
@@ -51,15 +52,8 @@ def failed(run: PlaybookRun, name: str) -> dict[str, Any]:
     return entries[-1]["result"]
 
 
-def blob_count(image: Image, platforms: list[str] | None = None) -> int:
-    return len(
-        {
-            b.digest
-            for name, p in image.platforms.items()
-            if platforms is None or name in platforms
-            for b in [p.config, *p.layers]
-        }
-    )
+def blob_count(image: Image) -> int:
+    return len({b.digest for p in image.platforms.values() for b in [p.config, *p.layers]})
 
 
 def blob_bytes(image: Image) -> int:
@@ -477,8 +471,7 @@ def test_source_quirks_schema1_is_refused_foreign_layers_are_left_out(
 
 
 def _add_manifest(image: Image, raw: bytes, media_type: str, name: str) -> str:
-    import hashlib
-
+    """Store RAW in IMAGE's layout and name it NAME in its index.json; returns its digest."""
     digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     image.blob_path(digest).write_bytes(raw)
     index = json.loads((image.path / "index.json").read_text())

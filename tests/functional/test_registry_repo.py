@@ -105,7 +105,7 @@ def test_retention_keeps_images_that_surviving_tags_share(
     young = image_factory(created=recent(), layers=1)
     unmatched = image_factory(created="2000-01-01T00:00:00Z", layers=1)
     push(raw, both_doomed, unique_repo, "pr-1", "pr-1-alias")
-    push(raw, one_kept, unique_repo, "pr-2", "stable")
+    push(raw, one_kept, unique_repo, "pr-2", "pr-2b", "stable")
     push(raw, young, unique_repo, "pr-3")
     push(raw, unmatched, unique_repo, "v1.0")
     digests = [both_doomed.digest, one_kept.digest, young.digest, unmatched.digest]
@@ -113,7 +113,7 @@ def test_retention_keeps_images_that_surviving_tags_share(
     retention = {"match": ["pr-.*", "stable"], "keep": ["stable"], "older_than": "30d"}
     tasks = [repo_task("retain", server, repository=f"{server.host}/{unique_repo}", retention=retention)]
     expected = {
-        "deleted_tags": ["pr-1", "pr-1-alias", "pr-2"],
+        "deleted_tags": ["pr-1", "pr-1-alias", "pr-2", "pr-2b"],
         "kept_tags": ["pr-3", "stable", "v1.0"],
         "deleted_digests": [both_doomed.digest],
     }
@@ -125,7 +125,7 @@ def test_retention_keeps_images_that_surviving_tags_share(
     assert outcome(preview) == expected
     assert preview["exists"] is True
     assert preview["diff"] == {
-        "before": {"tags": ["pr-1", "pr-1-alias", "pr-2", "pr-3", "stable", "v1.0"]},
+        "before": {"tags": ["pr-1", "pr-1-alias", "pr-2", "pr-2b", "pr-3", "stable", "v1.0"]},
         "after": {"tags": ["pr-3", "stable", "v1.0"]},
     }
     assert '-        "pr-1",' in check.stdout  # what --diff prints
@@ -141,11 +141,16 @@ def test_retention_keeps_images_that_surviving_tags_share(
     tags, present = snapshot(sk, unique_repo, digests)
     assert tags == {"pr-3": young.digest, "stable": one_kept.digest, "v1.0": unmatched.digest}
     assert present == {both_doomed.digest: False, one_kept.digest: True, young.digest: True, unmatched.digest: True}
-    # Both tags of the doomed image went with one DELETE by digest; the shared image was never deleted.
-    deletes = [e["path"] for e in server.requests_since(mark) if e["method"] == "DELETE" and e["status"] == 202]
+    # Both tags of the doomed image went with one DELETE by digest; the shared image was never deleted. The
+    # registry cannot delete a tag by name (400): asked once, then the others are untagged without asking.
+    sent = server.requests_since(mark)
+    deletes = [e["path"] for e in sent if e["method"] == "DELETE" and e["status"] == 202]
     assert deletes.count(f"/v2/{unique_repo}/manifests/{both_doomed.digest}") == 1
     assert f"/v2/{unique_repo}/manifests/{one_kept.digest}" not in deletes
-    assert not any(path.endswith(("/pr-1", "/pr-1-alias")) for path in deletes)
+    assert len(deletes) == 3  # the doomed image, and one placeholder for each of pr-2 and pr-2b
+    by_name = [e["status"] for e in sent if e["method"] == "DELETE" and e["path"].endswith(("/pr-2", "/pr-2b"))]
+    assert by_name == [400]
+    assert not any(e["path"].endswith(("/pr-1", "/pr-1-alias")) for e in sent if e["method"] == "DELETE")
 
     again = playbook(tasks, diff=True)
     rerun = again.task("retain")
@@ -322,17 +327,15 @@ def test_retention_rules_and_their_combinations(
 # -- state absent and present without retention ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["open", "token"])
 def test_absent_deletes_every_image_and_is_a_no_op_when_gone(
-    kind: str,
-    request: pytest.FixtureRequest,
+    registry_token: RegistryServer,
     image_factory: Callable[..., Image],
     skopeo: Callable[..., Skopeo],
     raw_client: Callable[..., RawClient],
     playbook: Callable[..., Any],
     unique_repo_factory: Callable[[], str],
 ) -> None:
-    server: RegistryServer = request.getfixturevalue(f"registry_{kind}")
+    server = registry_token
     sk, raw = skopeo(server), raw_client(server)
     repo, never = unique_repo_factory(), unique_repo_factory()
     single = image_factory(layers=1)
@@ -378,9 +381,9 @@ def test_absent_deletes_every_image_and_is_a_no_op_when_gone(
     for digest in (single.digest, multi.digest, docker.digest):
         assert not sk.exists(f"{repo}@{digest}")
 
-    again = playbook(tasks)
+    again = playbook(tasks[:2])
     assert again.rc == 0, again.output
-    for name in ("report", "empty it", "missing"):
+    for name in ("report", "empty it"):
         result = again.task(name)
         assert_ok(result, False)
         assert result["exists"] is False and result["deleted_tags"] == []
@@ -436,24 +439,19 @@ def test_bad_input_fails_naming_the_value_and_deletes_nothing(
     # task name -> (options, texts the message must contain). Every case would delete pr-1 if it were valid.
     cases: dict[str, tuple[dict[str, Any], list[str]]] = {
         "unknown unit": ({"retention": {"older_than": "3x"}}, ["'3x'", "retention.older_than", "30d"]),
-        "negative duration": ({"retention": {"older_than": "-1d"}}, ["'-1d'"]),
+        "every rule wrong": (
+            {"retention": {"older_than": "-1d", "keep_last": -1, "keep": ["v.*", "("], "match": ["[a-"]}},
+            ["'-1d'", "retention.keep_last", "got -1", "'('", "retention.keep", "'[a-'", "retention.match"],
+        ),
         "fractional duration": ({"retention": {"older_than": "1.5d"}}, ["'1.5d'"]),
         "number without unit": ({"retention": {"older_than": 30}}, ["'30'"]),
-        "bad keep regex": ({"retention": {"keep": ["v.*", "("]}}, ["'('", "retention.keep"]),
-        "bad match regex": ({"retention": {"match": ["[a-"]}}, ["'[a-'", "retention.match"]),
-        "negative keep_last": ({"retention": {"keep_last": -1}}, ["-1", "retention.keep_last"]),
         "keep_last not a number": ({"retention": {"keep_last": "three"}}, ["'three'", "keep_last"]),
         "keep_last a bool": ({"retention": {"keep_last": True}}, ["True", "retention.keep_last"]),
         "match not a list": ({"retention": {"match": {"pr": 1}}}, ["match", "list"]),
         "unknown rule": ({"retention": {"keep_latest": 3}}, ["keep_latest"]),
         "no rule": ({"retention": {}}, ["no rule", "state=absent"]),
-        "several problems": (
-            {"retention": {"older_than": "soon", "keep": ["("]}},
-            ["'soon'", "'('", "Nothing was deleted"],
-        ),
         "retention with absent": ({"state": "absent", "retention": {"keep_last": 1}}, ["retention", "state=present"]),
-        "bad concurrency": ({"concurrency": 0, "retention": {"keep_last": 1}}, ["concurrency", "0"]),
-        "repository with a tag": ({"repository": f"{repo}:v1", "state": "absent"}, [f"'{repo}:v1'"]),
+        "bad concurrency": ({"concurrency": 0, "retention": {"keep_last": 1}}, ["concurrency", "got 0"]),
     }
     tasks = [
         repo_task(name, server, ignore_errors=True, **{"repository": repo, **options})
