@@ -65,11 +65,14 @@ $(foreach core,$(CORES),$(eval $(call core_venv_rule,$(core))))
 
 # --- collection trees --------------------------------------------------------------------------------
 
-# ansible-test keeps its results, and the venv it delegates to, in the copy's tests/output: that survives re-copying.
-.PHONY: collection-tree
-collection-tree:  ## Lay out build/ for pytest (symlink) and ansible-test (copy).
+.PHONY: collection-link
+collection-link:
 	@mkdir -p "$(dir $(PYTEST_LINK))"
 	@test "$$(readlink "$(PYTEST_LINK)" 2>/dev/null)" = "../../../.." || ln -sfn ../../../.. "$(PYTEST_LINK)"
+
+# ansible-test keeps its results, and the venv it delegates to, in the copy's tests/output: that survives re-copying.
+.PHONY: collection-tree
+collection-tree: collection-link  ## Lay out build/ for pytest and ansible-lint (symlink) and ansible-test (copy).
 	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || { echo "collection-tree: needs a git checkout" >&2; exit 1; }
 	@if [[ -d "$(ANSIBLE_TEST_TREE)/tests/output" ]]; then rm -rf build/ansible-test/output-kept; \
 	  mv "$(ANSIBLE_TEST_TREE)/tests/output" build/ansible-test/output-kept; fi
@@ -86,7 +89,7 @@ collection-tree:  ## Lay out build/ for pytest (symlink) and ansible-test (copy)
 # --- tests -------------------------------------------------------------------------------------------
 
 .PHONY: pytest
-pytest: $(STAMP) collection-tree  ## Unit and functional tests with pytest (PYTEST_WORKERS=2 workers).
+pytest: $(STAMP) collection-link  ## Unit and functional tests with pytest (PYTEST_WORKERS=2 workers).
 	@rm -f "$(PYTEST_JUNIT)"
 	PYTHONPATH="$(PYTEST_COLLECTIONS)" "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) --junitxml="$(PYTEST_JUNIT)" \
 	  tests/unit tests/functional
@@ -130,8 +133,11 @@ lint-ruff: $(STAMP)
 lint-black: $(STAMP)
 	"$(VENV)/bin/black" --check --quiet .
 
-lint-ansible-lint: $(STAMP)
-	$(ACTIVATE_PATH) "$(VENV)/bin/ansible-lint" --offline --profile production
+# ansible-lint resolves the collection's own modules and roles through the symlink: left to itself, it installs
+# a copy into .ansible/ once, which then goes stale (and with --offline, it installs none).
+lint-ansible-lint: $(STAMP) collection-link
+	$(ACTIVATE_PATH) ANSIBLE_COLLECTIONS_PATH="$(abspath $(PYTEST_COLLECTIONS))" \
+	  "$(VENV)/bin/ansible-lint" --offline --profile production
 
 lint-changelog: $(STAMP)
 	"$(VENV)/bin/antsibull-changelog" lint

@@ -13,6 +13,9 @@ so both pay the same Ansible start-up. Rounds alternate which goes first. Bare `
 reference. Requests and bytes come from the registries' access logs.
 
     .venv/bin/python benchmarks/copy.py [--rounds 5] [--memory-mib 512] [--write-results]
+
+On a shared machine, run it at a raised priority (``nice -n -10 ...``, as root): every process it starts
+inherits it, so both tools are measured alike and the other load weighs less.
 """
 
 from __future__ import annotations
@@ -266,8 +269,9 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
         "```",
         "",
         f"Environment: CNCF distribution `docker-registry` 2.8.2, skopeo 1.9.3, ansible-core 2.19, loopback HTTP,"
-        f" {os.cpu_count()} CPUs; {args.rounds} rounds; load average {results['load'][0]:.1f} at the start,"
-        f" {results['load'][1]:.1f} at the end (other work on the machine shows here).",
+        f" {os.cpu_count()} CPUs; {args.rounds} rounds; scheduling priority (nice) {os.nice(0)}; load average"
+        f" {results['load'][0]:.1f} at the start, {results['load'][1]:.1f} at the end (other work on the machine"
+        " shows here).",
         "",
         "| scenario | ours (s, median) | skopeo in playbook (s) | bare skopeo (s) | ours/skopeo | ours: requests,"
         " blob bytes down / up, mounts | skopeo: requests, blob bytes down / up, mounts |",
@@ -353,6 +357,8 @@ def main() -> None:
     parser.add_argument("--write-results", action="store_true", help="record the figures in benchmarks/RESULTS.md")
     args = parser.parse_args()
     command = ".venv/bin/python benchmarks/copy.py " + " ".join(sys.argv[1:])
+    if os.nice(0) < 0:
+        command = "nice -n %d %s" % (os.nice(0), command)
     root = Path(tempfile.mkdtemp(prefix="ocireg-bench-copy-"))
     bench = Bench(root)
     try:

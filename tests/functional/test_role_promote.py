@@ -17,7 +17,7 @@ ROLE = "ocireg.registry.promote"
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 WRITE_METHODS = {"PUT", "POST", "PATCH", "DELETE"}
 RESULT_TASK = f"{ROLE} : Record the result in promote_result"
-WRITE_TASK = f"{ROLE} : Point the tags of each stage at the pinned digest"
+WRITE_TASK = f"{ROLE} : Point the release tags of the stage at the pinned digest, never moving one"
 PREFLIGHT_TASK = f"{ROLE} : Check that the release tags of later stages are free or already on the pinned digest"
 VERIFY_TASK = f"{ROLE} : Check that every promoted tag points at the pinned digest"
 
@@ -51,7 +51,7 @@ def tag_state(sk: Skopeo, repo: str) -> dict[str, str]:
 
 
 def writes(server: RegistryServer, mark: int) -> list[str]:
-    return [f"{e['method']} {e['path']}?{e['query']} {e['status']}" for e in server.requests_since(mark) if e["method"] in WRITE_METHODS]
+    return [f"{e['method']} {e['path']}" for e in server.requests_since(mark) if e["method"] in WRITE_METHODS]
 
 
 def recap_changed(run: Any) -> int:
@@ -208,8 +208,7 @@ def test_release_tags_are_immutable_and_a_refused_promotion_changes_nothing(
         assert f"to {second.digest} because overwrite is false: 1.0 (now {first.digest})" in message
         assert "Nothing was changed" in message
     # Nothing anywhere moved: not the free release tag 1.1, not the moving tags latest and stable.
-    import json, pathlib; pathlib.Path("/tmp/scratch/writes.json").write_text(json.dumps([dev, staging, prod, writes(server, mark)], indent=1))
-    assert writes(server, mark) == [], (dev, staging, prod, writes(server, mark))
+    assert writes(server, mark) == []
     assert {staging: tag_state(sk, staging), prod: tag_state(sk, prod)} == before
 
 

@@ -10,6 +10,11 @@ answering; the registry never sees the request), "drop_after" (forward, then clo
 "truncate" (forward, send the headers and half the body, then close).
 Bodies stream both ways; Location headers pointing at the registry are rewritten to the proxy;
 WWW-Authenticate passes untouched. The proxy itself always listens on plain http://127.0.0.1.
+
+RandomFaults(rate=0.3, seed=...) is a schedule that faults about RATE of the requests, bounded so that a client
+retrying as the collection does always gets through. Redirect mode (`proxy.redirect_blobs_to(BlobStore(...))`)
+answers blob GETs the registry would serve with a 307 to a BlobStore, another loopback origin that serves the
+registry's storage and records the headers it gets. `proxy.upload_delay` slows request bodies down (per 64 KiB).
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import random
 import re
+import secrets
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
@@ -36,6 +45,8 @@ ERROR_FAULTS = {"503": ("Service Unavailable", "0"), "429": ("Too Many Requests"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"}
 HOP_BY_HOP |= {"transfer-encoding", "upgrade", "host", "content-length"}
 CHUNK = 64 * 1024
+BLOB_PATH = re.compile(r"^/v2/.+/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
+UPLOAD_PATH = re.compile(r"^(?P<repo>/v2/.+/blobs/uploads/)[^/]+$")
 
 
 @dataclass
@@ -70,6 +81,133 @@ class FaultRule:
 
 Schedule = Callable[[ProxiedRequest], "str | None"]
 
+DEFAULT_WEIGHTS = {"503": 3, "502": 3, "drop": 3, "drop_after": 1, "truncate": 3, "429": 1}
+
+
+class RandomFaults:
+    """A schedule that faults about RATE of the requests, drawn from WEIGHTS with a seeded random generator.
+
+    Bounded so that a client retrying the way the collection does always gets through: at most MAX_CONSECUTIVE
+    faults in a row on one request family (everything about one blob digest: HEAD, GET, the upload's closing
+    PUT ?digest=; else the method and the path, upload session ids left out), "truncate" only on blob GETs, and
+    at most BUDGET[fault] faults of a kind (429 makes every request to the host wait a second: budget 2).
+    """
+
+    def __init__(
+        self,
+        rate: float = 0.3,
+        *,
+        seed: int | str = 0,
+        weights: Mapping[str, int] | None = None,
+        max_consecutive: int = 2,
+        budget: Mapping[str, int] | None = None,
+    ) -> None:
+        self.rate = rate
+        self.weights = dict(weights or DEFAULT_WEIGHTS)
+        unknown = set(self.weights) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}, expected {FAULTS}")
+        self.max_consecutive = max_consecutive
+        self.budget = dict({"429": 2} if budget is None else budget)
+        self.random = random.Random(seed)
+        self.consecutive: dict[tuple[str, str], int] = {}
+        self.counts: dict[str, int] = {}
+        self.decisions = 0
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def family(request: ProxiedRequest) -> tuple[str, str]:
+        blob = BLOB_PATH.match(request.path)
+        if blob:
+            return "blob", blob["digest"]
+        digest = (parse_qs(request.query).get("digest") or [None])[0]
+        if digest:
+            return "blob", digest
+        upload = UPLOAD_PATH.match(request.path)
+        return request.method, upload["repo"] + "*" if upload else request.path
+
+    def __call__(self, request: ProxiedRequest) -> str | None:
+        key = self.family(request)
+        with self._lock:
+            self.decisions += 1
+            fault = None
+            if self.consecutive.get(key, 0) < self.max_consecutive and self.random.random() < self.rate:
+                allowed = {
+                    name: weight
+                    for name, weight in self.weights.items()
+                    if self.counts.get(name, 0) < self.budget.get(name, self.decisions + 1)
+                    and (name != "truncate" or (request.method == "GET" and key[0] == "blob"))
+                }
+                if allowed:
+                    fault = self.random.choices(list(allowed), weights=list(allowed.values()))[0]
+            if fault is None:
+                self.consecutive[key] = 0
+                return None
+            self.consecutive[key] = self.consecutive.get(key, 0) + 1
+            self.counts[fault] = self.counts.get(fault, 0) + 1
+            return fault
+
+
+class BlobStore:
+    """A second loopback origin, where redirected blob GETs land: serves `/blobs/DIGEST` from a registry's storage
+    directory (the filesystem driver's layout) and records the method, path and headers of every request."""
+
+    def __init__(self, storage: str | Path) -> None:
+        self.storage = Path(storage)
+        self.requests: list[tuple[str, str, CaseInsensitiveDict[str]]] = []
+        store = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                store.requests.append((self.command, self.path, CaseInsensitiveDict(self.headers.items())))
+                match = re.match(r"^/blobs/sha256:([0-9a-f]{64})(\?|$)", self.path)
+                data_path = store.data_path(f"sha256:{match[1]}") if match else None
+                if data_path is None or not data_path.is_file():
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(data_path.stat().st_size))
+                self.end_headers()
+                if self.command == "GET":
+                    with open(data_path, "rb") as handle:
+                        while chunk := handle.read(CHUNK):
+                            self.wfile.write(chunk)
+
+            do_HEAD = do_GET
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="blob-store", daemon=True).start()
+
+    def data_path(self, digest: str) -> Path:
+        encoded = digest.split(":", 1)[1]
+        return self.storage / "docker/registry/v2/blobs/sha256" / encoded[:2] / encoded / "data"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def location(self, digest: str) -> str:
+        return f"{self.url}/blobs/{digest}?expires={int(time.time()) + 600}&signature={secrets.token_hex(8)}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> BlobStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -100,6 +238,8 @@ class FaultProxy:
         self.requests: list[ProxiedRequest] = []
         self.rules: list[FaultRule] = []
         self.schedule: Schedule | None = None
+        self.blob_redirect: BlobStore | None = None
+        self.upload_delay = 0.0  # seconds to wait before forwarding each 64 KiB of a request body
         self._lock = threading.Lock()
         self.set_schedule(schedule)
         self._server: _Server | None = None
@@ -137,6 +277,10 @@ class FaultProxy:
                     rule.applied.append(request)
                     return rule.faults.pop(0)
         return (self.schedule(request) if self.schedule else None) or "pass"
+
+    def redirect_blobs_to(self, store: BlobStore | None) -> None:
+        """Redirect mode: a blob GET the registry answers 200 gets a 307 to STORE instead (None: off)."""
+        self.blob_redirect = store
 
     # -- bookkeeping -----------------------------------------------------------------------------------------
 
@@ -262,6 +406,8 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     upstream.putheader(name, value)
                 upstream.endheaders()
                 for chunk in body or ():
+                    if proxy.upload_delay:
+                        time.sleep(proxy.upload_delay)
                     upstream.send(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                 if chunked:
                     upstream.send(b"0\r\n\r\n")
@@ -271,9 +417,22 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                     response.read()
                     self.close_connection = True
                     return
+                blob = BLOB_PATH.match(urlsplit(self.path).path)
+                if proxy.blob_redirect is not None and self.command == "GET" and response.status == 200 and blob:
+                    self._redirect(record, proxy.blob_redirect.location(blob["digest"]))
+                    return
                 self._relay(record, response)
             finally:
                 upstream.close()
+
+        def _redirect(self, record: ProxiedRequest, location: str) -> None:
+            # Like distribution's `redirect` storage middleware: the registry authorized the request, the bytes
+            # come from another origin. The upstream body is left unread; closing the connection discards it.
+            self.send_response(307, "Temporary Redirect")
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            record.status = 307
 
         def _relay(self, record: ProxiedRequest, response: http.client.HTTPResponse) -> None:
             length_header = response.getheader("Content-Length")

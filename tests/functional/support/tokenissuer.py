@@ -92,6 +92,7 @@ class TokenIssuer:
         self.rootcertbundle.write_bytes(ca.cert_path.read_bytes() + self.signer.cert_path.read_bytes())
         self.requests: list[TokenRequest] = []
         self.refresh_tokens: dict[str, str] = {}
+        self.handed_out: list[str] = []  # every access token sent to a client over HTTP (for leak checks)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -223,6 +224,7 @@ def _handler_for(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
                 self._reply(record, 400, {"error": "invalid_request", "details": f"unknown service {service!r}"})
                 return
             token, access = issuer.issue_token(user, record.scopes)
+            issuer.handed_out.append(token)
             record.granted = access
             body: dict[str, Any] = {
                 "token": token,
