@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Push the demo's sample images into the dev repositories of a local registry (make demo runs this).

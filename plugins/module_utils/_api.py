@@ -435,6 +435,11 @@ class RegistryClient:
         return self.transport.url(location) if location.startswith("/") else location
 
 
+class InterruptedDownloadError(TransportError):
+    """A blob download that broke off mid-body. Connecting was already retried; reading the blob again from its
+    start (a fresh GET) is the caller's call, as only the caller knows what it did with the bytes so far."""
+
+
 class BlobReader:
     """A streamed blob download that verifies size and digest as it is read."""
 
@@ -463,7 +468,7 @@ class BlobReader:
                 verifier.update(chunk)
                 yield chunk
         except Exception as err:  # noqa: BLE001 - urllib3 raises several types for a cut connection
-            raise TransportError(
+            raise InterruptedDownloadError(
                 "Download of blob %s@%s from registry %s was interrupted after %d bytes: %s"
                 % (self.repository, self.digest, self.registry, verifier.size, err.__class__.__name__),
                 registry=self.registry,

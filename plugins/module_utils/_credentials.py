@@ -113,7 +113,7 @@ def split_registry_key(key: str) -> tuple[str, str]:
     scheme = _SCHEME_RE.match(text)
     if scheme:
         text = text[scheme.end() :]
-    host, _, path = text.partition("/")
+    host, _sep, path = text.partition("/")
     path = path.strip("/")
     if scheme or path in ("v1", "v2"):
         path = ""

@@ -18,8 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, RegistryResponseError
+from ansible_collections.ocireg.registry.plugins.module_utils._api import InterruptedDownloadError, RegistryClient
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    DigestMismatchError,
+    NotFoundError,
+    RegistryResponseError,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._filesystem import ChunkStream, LayerSource, read_paths
 from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
     DOCKER_CONFIG,
@@ -149,7 +153,9 @@ class ImageInspector:
         return parse_manifest(fetched.raw, fetched.media_type)
 
     def _fetch_config(self, repository: str, descriptor: Descriptor) -> dict:
-        raw = self.client.read_blob(repository, descriptor.digest, limit=MAX_CONFIG_BYTES)
+        raw = self._read_again_if_cut(
+            lambda: self.client.read_blob(repository, descriptor.digest, limit=MAX_CONFIG_BYTES)
+        )
         try:
             config = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -193,7 +199,21 @@ class ImageInspector:
     def read_paths(
         self, repository: str, resolved: ResolvedImage, paths: Iterable[str], max_file_size: int
     ) -> dict[str, dict]:
-        return read_paths(self.layer_sources(repository, resolved), list(paths), max_file_size)
+        sources = self.layer_sources(repository, resolved)
+        return self._read_again_if_cut(lambda: read_paths(sources, list(paths), max_file_size))
+
+    def _read_again_if_cut(self, read: Callable[[], T]) -> T:
+        """``read()`` downloads blobs from their start; when a download breaks off or arrives corrupt, all of
+        ``read()`` runs again (fresh GETs, nothing half-read kept), up to ``retries`` times."""
+        failures = 0
+        while True:
+            try:
+                return read()
+            except (InterruptedDownloadError, DigestMismatchError):
+                failures += 1
+                if failures > self.client.transport.options.retries:
+                    raise
+                self.client.transport.backoff.wait(failures, None)
 
 
 def _is_image_config(media_type: str) -> bool:

@@ -270,7 +270,7 @@ def test_a_registry_token_from_credentials_is_sent_as_bearer(
     unique_repo: str,
 ) -> None:
     image = pushed(registry_token)
-    token, _ = token_issuer.issue_token("alice", [f"repository:{unique_repo}:pull"])
+    token, _unused = token_issuer.issue_token("alice", [f"repository:{unique_repo}:pull"])
     proxy = fault_proxy(registry_token)
     client = connect(
         proxy.server, unique_repo, username=None, password=None, credentials={proxy.host: {"token": token}}

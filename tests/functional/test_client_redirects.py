@@ -113,8 +113,8 @@ def test_credentials_stay_with_the_registry_when_a_blob_is_redirected(
     ]
     # ...and the blob store, another origin, served the bytes without ever seeing them.
     data_path = f"/docker/registry/v2/blobs/sha256/{layer.digest[7:9]}/{layer.digest[7:]}/data"
-    assert [(method, path.split("?", 1)[0]) for method, path, _ in blob_store.requests] == [
+    assert [(method, path.split("?", 1)[0]) for method, path, _extra in blob_store.requests] == [
         ("HEAD", data_path),
         ("GET", data_path),
     ]
-    assert all("Authorization" not in headers for _, _, headers in blob_store.requests)
+    assert all("Authorization" not in headers for _first, _second, headers in blob_store.requests)

@@ -130,15 +130,15 @@ def test_token_registry_really_verifies_tokens(
     url = f"{registry_token.url}/v2/{repo}/tags/list"
     assert requests.get(url, timeout=10).status_code == 401
 
-    token, _ = token_issuer.issue_token("alice", [f"repository:{repo}:pull"])
+    token, _unused = token_issuer.issue_token("alice", [f"repository:{repo}:pull"])
     assert requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["tags"] == ["v1"]
 
     rogue = TokenIssuer(CertificateAuthority(tmp_path / "rogue-ca"), {"alice": "x"})
-    forged, _ = rogue.issue_token("alice", [f"repository:{repo}:pull"])
+    forged, _unused = rogue.issue_token("alice", [f"repository:{repo}:pull"])
     assert requests.get(url, headers={"Authorization": f"Bearer {forged}"}, timeout=10).status_code == 401
 
     # distribution 2.8 wants the `delete` action for DELETE; pull,push is not enough.
-    push_token, _ = token_issuer.issue_token("alice", [f"repository:{repo}:pull,push"])
+    push_token, _unused = token_issuer.issue_token("alice", [f"repository:{repo}:pull,push"])
     manifest_url = f"{registry_token.url}/v2/{repo}/manifests/{seeded.digest(repo, 'v1')}"
     refused = requests.delete(manifest_url, headers={"Authorization": f"Bearer {push_token}"}, timeout=10)
     assert refused.status_code == 401 and f'scope="repository:{repo}:delete"' in refused.headers["WWW-Authenticate"]
@@ -162,7 +162,9 @@ def test_token_issuer_oauth2_post_and_refresh_tokens(registry_token: RegistrySer
     refresh.update(grant_type="refresh_token", refresh_token=first["refresh_token"])
     second = requests.post(token_issuer.realm, data=refresh, timeout=10).json()
     catalog = requests.get(
-        f"{registry_token.url}/v2/_catalog", headers={"Authorization": f"Bearer {second['access_token']}"}, timeout=10
+        f"{registry_token.url}/v2/_catalog?n=1000",
+        headers={"Authorization": f"Bearer {second['access_token']}"},
+        timeout=10,
     )
     assert repo in catalog.json()["repositories"]
     assert token_issuer.requests[-1].user == "alice" and token_issuer.requests[-1].grant_type == "refresh_token"
@@ -249,7 +251,7 @@ def test_fault_proxy_injects_and_passes_through(
     skopeo(proxy.server).copy(image.oci, f"{unique_repo}:v1")  # uploads, token challenges and all
     assert skopeo(proxy.server).digest(f"{unique_repo}:v1") == image.digest
 
-    token, _ = registry_token.token_issuer.issue_token("alice", [f"repository:{unique_repo}:pull"])
+    token, _unused = registry_token.token_issuer.issue_token("alice", [f"repository:{unique_repo}:pull"])
     layer = image.platforms["linux/amd64"].layers[0]
     blob_url = f"{proxy.url}/v2/{unique_repo}/blobs/{layer.digest}"
     session = requests.Session()
@@ -260,7 +262,7 @@ def test_fault_proxy_injects_and_passes_through(
     unavailable = session.get(blob_url, timeout=10)
     assert (unavailable.status_code, unavailable.headers["Retry-After"]) == (503, "0")
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        _ = session.get(blob_url, timeout=10).content
+        session.get(blob_url, timeout=10).content  # noqa: B018 - read the whole body
     passed = session.get(blob_url, timeout=10)
     assert passed.status_code == 200 and passed.content == read_blob(image, layer.digest)
     assert [r.fault for r in proxy.requests_since(mark)] == ["503", "truncate", "pass"]
@@ -271,7 +273,7 @@ def test_fault_proxy_injects_and_passes_through(
     assert challenge.headers["WWW-Authenticate"].startswith(f'Bearer realm="{registry_token.token_issuer.realm}"')
     upload = session.post(f"{proxy.url}/v2/{unique_repo}/blobs/uploads/", timeout=10)
     assert upload.status_code == 401  # pull-only token
-    push_token, _ = registry_token.token_issuer.issue_token("alice", [f"repository:{unique_repo}:pull,push"])
+    push_token, _unused = registry_token.token_issuer.issue_token("alice", [f"repository:{unique_repo}:pull,push"])
     upload = requests.post(
         f"{proxy.url}/v2/{unique_repo}/blobs/uploads/", headers={"Authorization": f"Bearer {push_token}"}, timeout=10
     )

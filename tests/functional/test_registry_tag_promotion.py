@@ -8,24 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from support.images import Image
 from support.registry import RegistryServer
 from support.skopeo import Skopeo
 from test_registry_tag import PLATFORMS, assert_ok, per_tag, tag_state, tag_task, writes
-
-try:
-    from ansible_collections.ocireg.registry.plugins.module_utils import _copy  # noqa: F401
-except ImportError as err:
-    COPY_ENGINE_MISSING: str | None = str(err)
-else:
-    COPY_ENGINE_MISSING = None
-
-pytestmark = pytest.mark.skipif(
-    COPY_ENGINE_MISSING is not None,
-    reason="registry_tag promotes across repositories and registries with the copy engine, "
-    "plugins/module_utils/_copy.py, which does not import: %s" % COPY_ENGINE_MISSING,
-)
 
 
 def test_promotion_to_another_repository_mounts_the_blobs(

@@ -55,7 +55,12 @@ def failed(run: PlaybookRun, name: str) -> dict[str, Any]:
 
 
 def faulty(fault_proxy: Callable[..., FaultProxy], server: RegistryServer, seed: str) -> FaultProxy:
-    return fault_proxy(server, schedule=RandomFaults(0.3, seed=seed))
+    """A proxy faulting about 30% of the requests at random; the first manifest request surely gets a 429 and
+    the first blob download surely breaks off (429s cost every request a second, so that is the only one)."""
+    proxy = fault_proxy(server, schedule=RandomFaults(0.3, seed=seed, budget={"429": 0}))
+    proxy.inject("429", path="/manifests/")
+    proxy.inject("truncate", method="GET", path="/blobs/sha256:")
+    return proxy
 
 
 def assert_faults_were_real(*proxies: FaultProxy) -> None:
@@ -64,7 +69,7 @@ def assert_faults_were_real(*proxies: FaultProxy) -> None:
     faults = [fault for proxy in proxies for fault in proxy.faults_applied()]
     assert len(requests) >= 20, len(requests)
     assert 0.15 <= len(faults) / len(requests) <= 0.45, (len(faults), len(requests))
-    assert len({fault for fault in faults if not fault.startswith("upstream error")}) >= 3, faults
+    assert {"429", "truncate", "503"} <= set(faults) and len(set(faults) - {"429", "truncate"}) >= 3, faults
 
 
 def assert_complete(sk: Skopeo, ref: str, digest: str, tmp_path: Path) -> None:
@@ -142,7 +147,6 @@ def test_registry_image_copies_through_faults(
     assert json.loads((out / "index.json").read_text())["manifests"][0]["digest"] == image.digest
     assert_layout_intact(out)
     assert_faults_were_real(src, dest)
-    assert "truncate" in src.faults_applied() + dest.faults_applied()
 
 
 def test_registry_tag_promotes_through_faults(
@@ -225,7 +229,7 @@ def test_registry_info_reads_through_faults(
         task("image", INFO, image=f"{host}/team/files:v1", paths=["/etc/motd", "/etc"]),
         task("missing", INFO, image=f"{host}/team/files:nope"),
     ]
-    run = playbook([{**entry, INFO: {**login(server), **entry[INFO]}} for entry in tasks] * 2)
+    run = playbook([{**entry, INFO: {**login(server), **entry[INFO]}} for entry in tasks])
 
     catalog = succeeded(run, "catalog")
     assert [entry["name"] for entry in catalog["repositories"]] == ["other/files", "team/files", "team/multi"]

@@ -81,7 +81,8 @@ class FaultRule:
 
 Schedule = Callable[[ProxiedRequest], "str | None"]
 
-DEFAULT_WEIGHTS = {"503": 3, "502": 3, "drop": 3, "drop_after": 1, "truncate": 3, "429": 1}
+# 503 (Retry-After: 0) costs a client nothing; the others cost it a backoff, so they come less often.
+DEFAULT_WEIGHTS = {"503": 4, "502": 2, "drop": 2, "drop_after": 1, "truncate": 6, "429": 1}
 
 
 class RandomFaults:
@@ -90,7 +91,7 @@ class RandomFaults:
     Bounded so that a client retrying the way the collection does always gets through: at most MAX_CONSECUTIVE
     faults in a row on one request family (everything about one blob digest: HEAD, GET, the upload's closing
     PUT ?digest=; else the method and the path, upload session ids left out), "truncate" only on blob GETs, and
-    at most BUDGET[fault] faults of a kind (429 makes every request to the host wait a second: budget 2).
+    at most BUDGET[fault] faults of a kind (429 makes every request to the host wait a second: budget 1).
     """
 
     def __init__(
@@ -108,7 +109,7 @@ class RandomFaults:
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}, expected {FAULTS}")
         self.max_consecutive = max_consecutive
-        self.budget = dict({"429": 2} if budget is None else budget)
+        self.budget = dict({"429": 1} if budget is None else budget)
         self.random = random.Random(seed)
         self.consecutive: dict[tuple[str, str], int] = {}
         self.counts: dict[str, int] = {}
@@ -380,6 +381,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _send_error(self, record: ProxiedRequest, status: str) -> None:
             reason, retry_after = ERROR_FAULTS[status]
             body = json.dumps({"errors": [{"code": "UNAVAILABLE", "message": f"fault proxy: {record.fault}"}]}).encode()
+            record.status = int(status)
             self.send_response(int(status), reason)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -388,7 +390,6 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)
-            record.status = int(status)
 
         def _forward(self, record: ProxiedRequest, body: Iterator[bytes] | None) -> None:
             # Header lines are kept as a list: Go clients (skopeo) send one Accept line per media type.
@@ -428,15 +429,17 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         def _redirect(self, record: ProxiedRequest, location: str) -> None:
             # Like distribution's `redirect` storage middleware: the registry authorized the request, the bytes
             # come from another origin. The upstream body is left unread; closing the connection discards it.
+            # Recorded before answering: the client may read the record as soon as it has the answer.
+            record.status = 307
             self.send_response(307, "Temporary Redirect")
             self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            record.status = 307
 
         def _relay(self, record: ProxiedRequest, response: http.client.HTTPResponse) -> None:
             length_header = response.getheader("Content-Length")
             has_body = self.command != "HEAD" and response.status not in (204, 304) and response.status >= 200
+            record.status = response.status
             self.send_response(response.status, response.reason)
             for name, value in response.getheaders():
                 if name.lower() == "location":
@@ -449,7 +452,6 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             if chunked:
                 self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            record.status = response.status
             limit = int(length_header) // 2 if record.fault == "truncate" and length_header else None
             sent = 0
             while has_body:
@@ -481,7 +483,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                         with contextlib.suppress(OSError):  # the client may be the one that went away
                             self._send_error(record, "502")  # the registry is gone: say so, as a gateway would
                 return
-            for _ in body or ():
+            for _attempt in body or ():
                 pass  # read the whole request so the connection stays in a sane state
             if record.fault == "drop":
                 self.close_connection = True

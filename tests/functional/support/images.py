@@ -131,7 +131,7 @@ class Image:
         return {b.digest for p in self.platforms.values() for b in [p.config, *p.layers]}
 
     def blob_path(self, digest: str) -> Path:
-        algorithm, _, hex_digest = digest.partition(":")
+        algorithm, _sep, hex_digest = digest.partition(":")
         return self.path / "blobs" / algorithm / hex_digest
 
 
@@ -240,7 +240,7 @@ def _file_entries(files: Mapping[str, Entry]) -> Iterator[tuple[tarfile.TarInfo,
             if parent not in emitted and not isinstance(files.get(parent), (Dir, Opaque)):
                 emitted.add(parent)
                 yield _tar_info(parent, tarfile.DIRTYPE, 0o755), None
-        head, _, name = path.rpartition("/")
+        head, _sep, name = path.rpartition("/")
         prefix = f"{head}/" if head else ""
         emitted.add(path)
         if value is None:

@@ -42,8 +42,8 @@ def libtrust_key_id(public_key: rsa.RSAPublicKey) -> str:
 
 def parse_scope(scope: str) -> tuple[str, str, list[str]]:
     """`repository:a/b:pull,push` -> ("repository", "a/b", ["pull", "push"])."""
-    resource_type, _, rest = scope.partition(":")
-    name, _, actions = rest.rpartition(":")
+    resource_type, _sep, rest = scope.partition(":")
+    name, _sep, actions = rest.rpartition(":")
     return resource_type, name, [action for action in actions.split(",") if action]
 
 
@@ -195,7 +195,7 @@ def _basic_credentials(header: str | None) -> tuple[str, str] | None:
     if not header or not header.lower().startswith("basic "):
         return None
     try:
-        username, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+        username, _sep, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return None
     return username, password

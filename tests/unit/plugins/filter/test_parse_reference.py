@@ -162,7 +162,12 @@ TEMPLAR_SCRIPT = textwrap.dedent("""
     _AnsibleCollectionFinder(paths=[sys.argv[1]])._install()
     from ansible.errors import AnsibleError
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar, trust_as_template
+    from ansible.template import Templar
+
+    try:
+        from ansible.template import trust_as_template
+    except ImportError:  # ansible-core < 2.19 trusts every template string
+        trust_as_template = str
 
     cases = json.loads(sys.argv[2])
     results = []

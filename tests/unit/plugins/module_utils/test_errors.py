@@ -54,7 +54,7 @@ def body(*errors: tuple[str, str]) -> bytes:
 )
 def test_registry_codes_pick_the_class(status: int, code: str, cls: type[RegistryError]) -> None:
     err = error_from_response(status, body((code, "")), action="do it", registry=REGISTRY, repository=REPO)
-    assert type(err) is cls
+    assert err.__class__ is cls
     assert (err.status, err.codes, err.registry, err.repository) == (status, [code], REGISTRY, REPO)
 
 
@@ -74,7 +74,7 @@ def test_registry_codes_pick_the_class(status: int, code: str, cls: type[Registr
 @pytest.mark.parametrize("raw", [b"", b"<html>Not Found</html>", b"{}", b'{"errors": "nope"}', None])
 def test_without_codes_the_status_picks_the_class(status: int, cls: type[RegistryError], raw: bytes | None) -> None:
     err = error_from_response(status, raw, action="do it", registry=REGISTRY)
-    assert type(err) is cls and err.codes == [] and err.status == status
+    assert err.__class__ is cls and err.codes == [] and err.status == status
 
 
 def test_the_message_says_what_failed_where_and_why() -> None:
@@ -107,12 +107,12 @@ def test_the_registry_message_is_preferred_to_the_generic_explanation() -> None:
 
 def test_the_first_code_decides_the_class() -> None:
     raw = body(("DENIED", ""), ("NAME_UNKNOWN", ""))
-    assert type(error_from_response(404, raw, action="x", registry=REGISTRY)) is PermissionDeniedError
+    assert error_from_response(404, raw, action="x", registry=REGISTRY).__class__ is PermissionDeniedError
 
 
 def test_an_unknown_code_is_named_without_explanation() -> None:
     err = error_from_response(500, body(("QUOTA_EXCEEDED", "")), action="push", registry=REGISTRY)
-    assert type(err) is RegistryResponseError
+    assert err.__class__ is RegistryResponseError
     assert str(err).endswith("HTTP 500 QUOTA_EXCEEDED") and err.codes == ["QUOTA_EXCEEDED"]
     err = error_from_response(500, body(("QUOTA_EXCEEDED", "over quota")), action="push", registry=REGISTRY)
     assert str(err).endswith("HTTP 500 QUOTA_EXCEEDED (over quota)")
@@ -120,12 +120,12 @@ def test_an_unknown_code_is_named_without_explanation() -> None:
 
 def test_an_unknown_code_falls_back_to_the_status_class() -> None:
     err = error_from_response(429, body(("UNAVAILABLE", "slow down")), action="pull", registry=REGISTRY)
-    assert type(err) is TooManyRequestsError
+    assert err.__class__ is TooManyRequestsError
 
 
 def test_the_body_may_be_text() -> None:
     err = error_from_response(404, body(("BLOB_UNKNOWN", "")).decode(), action="x", registry=REGISTRY)
-    assert type(err) is NotFoundError and "blob unknown to the registry" in str(err)
+    assert err.__class__ is NotFoundError and "blob unknown to the registry" in str(err)
 
 
 @pytest.mark.parametrize(

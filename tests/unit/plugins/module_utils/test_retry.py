@@ -73,18 +73,18 @@ def test_backoff_honours_retry_after_up_to_a_cap() -> None:
 @pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (4, 2.0, 4.0)])
 def test_backoff_grows_exponentially_with_jitter(attempt: int, low: float, high: float) -> None:
     backoff = HostBackoff(5)
-    delays = [backoff.delay(attempt, None) for _ in range(200)]
+    delays = [backoff.delay(attempt, None) for _attempt in range(200)]
     assert all(low <= delay <= high for delay in delays)
     assert len(set(delays)) > 100  # jittered, not lockstep
 
 
 def test_backoff_is_capped_by_max_delay() -> None:
     backoff = HostBackoff(20, base_delay=1.0, max_delay=3.0)
-    assert all(1.5 <= backoff.delay(10, None) <= 3.0 for _ in range(50))
+    assert all(1.5 <= backoff.delay(10, None) <= 3.0 for _attempt in range(50))
 
 
 def test_backoff_garbage_retry_after_falls_back_to_exponential() -> None:
-    assert all(0.25 <= HostBackoff(5).delay(1, "whenever") <= 0.5 for _ in range(20))
+    assert all(0.25 <= HostBackoff(5).delay(1, "whenever") <= 0.5 for _attempt in range(20))
 
 
 def test_backoff_window_is_shared_by_every_request_to_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
