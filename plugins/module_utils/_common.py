@@ -48,6 +48,7 @@ def registry_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModu
     spec.update(argument_spec)
     required_by = dict(kwargs.pop("required_by", {}), client_key="client_cert")
     module = AnsibleModule(argument_spec=spec, required_by=required_by, **kwargs)
+    _reveal_user_names(module)
     if REQUESTS_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
     problems = []
@@ -58,6 +59,26 @@ def registry_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModu
     if problems:
         module.fail_json(msg="; ".join(problems))
     return module
+
+
+def _reveal_user_names(module: AnsibleModule) -> None:
+    """Take the user names in ``credentials`` off the module's list of values to mask.
+
+    ``credentials`` is ``no_log``, which masks every value in it, user names included, everywhere in the
+    result: an authentication error could not say as which user it failed, and a repository that contains
+    the user name would show as ``********``. A user name is not a secret; one that equals a password or
+    token stays masked.
+    """
+    credentials = module.params.get("credentials")
+    if not isinstance(credentials, dict):
+        return
+    entries = [entry for entry in credentials.values() if isinstance(entry, dict)]
+    values = [entry.get(key) for entry in entries for key in ("password", "token")] + [module.params.get("password")]
+    secrets = {value for value in values if isinstance(value, str)}
+    for entry in entries:
+        name = entry.get("username")
+        if isinstance(name, str) and name not in secrets:
+            module.no_log_values.discard(name)
 
 
 def connection_options(params: dict[str, Any], pool_size: int = 16) -> ConnectionOptions:

@@ -302,7 +302,7 @@ def test_bad_role_input_fails_before_touching_the_registry(
                 "promote_source": source,
                 "promote_stages": [stage(server, "prod", prod, tags=["1.0"], release_tags=["1.0"])],
             },
-            r"a tag may not be both in tags and release_tags \(both: 1.0\)",
+            r"a tag of a stage may not be both in its tags and its release_tags \(both: 1.0\)",
         ),
     ]
     mark = server.mark()
