@@ -143,8 +143,8 @@ lint-changelog: $(STAMP)
 	"$(VENV)/bin/antsibull-changelog" lint
 
 lint-shell:
-	@if command -v shellcheck >/dev/null; then echo "shellcheck .ci/run"; shellcheck .ci/run; \
-	else echo "lint-shell: shellcheck is not installed (apt-get install shellcheck): .ci/run not checked"; fi
+	@if command -v shellcheck >/dev/null; then echo "shellcheck .ci/run demo/demo.sh"; shellcheck .ci/run demo/demo.sh; \
+	else echo "lint-shell: shellcheck is not installed (apt-get install shellcheck): shell scripts not checked"; fi
 
 # Plugin docs are read through the collection path, so this runs in the ansible-test tree.
 lint-docs: $(STAMP) collection-tree
