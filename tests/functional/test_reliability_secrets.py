@@ -32,6 +32,7 @@ REPO = "ocireg.registry.registry_repo"
 MODULE_TASKS = ["info image", "info catalog", "tag", "image", "repo", "lookup", "lookup from the environment"]
 # Tasks that take their credentials another way say so: otherwise the environment's would apply to them too.
 NOT_FROM_THE_ENVIRONMENT = {"username": None, "password": None}
+PASSWORD = "{{ lookup('ansible.builtin.env', 'REGISTRY_PASSWORD') }}"
 
 Playbook = Callable[..., PlaybookRun]
 
@@ -41,9 +42,14 @@ def basic(user: str, password: str) -> str:
 
 
 def every_task(server: RegistryServer, user: str, password: str, auth_file: Path) -> list[dict[str, Any]]:
-    """One task per plugin, each taking the credentials by another road."""
+    """One task per plugin, each taking the credentials by another road.
+
+    The password comes from a template, as in real playbooks (vault, CI secrets): ansible-core 2.19 quotes the
+    playbook lines around a failed task, so a password written into the playbook would show up there, and at
+    -vvvv it prints the extra vars given with -e. Here the template reads the environment of ansible-playbook.
+    """
     host = server.host
-    login = {"username": user, "password": password}
+    login = {"username": user, "password": PASSWORD}
     auth_file.write_text(json.dumps({"auths": {host: {"auth": basic(user, password)}}}))
 
     def module(name: str, plugin: str, **options: Any) -> dict[str, Any]:
@@ -53,19 +59,29 @@ def every_task(server: RegistryServer, user: str, password: str, auth_file: Path
         module("info image", INFO, image=f"{host}/t/app:v1", **login),
         module("info catalog", INFO, registry=host, details=True, **login),
         module(
-            "tag", TAG, repository=f"{host}/t/app", tag=["v2"], source=f"{host}/t/app:v1", credentials={host: login}
+            "tag",
+            TAG,
+            repository=f"{host}/t/app",
+            tag=["v2"],
+            source=f"{host}/t/app:v1",
+            credentials={host: login},
+            **NOT_FROM_THE_ENVIRONMENT,
         ),
-        module("image", IMAGE, src=f"{host}/t/app:v1", dest=f"{host}/t/copy:v1", auth_file=str(auth_file)),
-        {
-            **module("repo", REPO, repository=f"{host}/t/app", retention={"keep_last": 5}),
-            "environment": {"REGISTRY_USERNAME": user, "REGISTRY_PASSWORD": password},
-        },
+        module(
+            "image",
+            IMAGE,
+            src=f"{host}/t/app:v1",
+            dest=f"{host}/t/copy:v1",
+            auth_file=str(auth_file),
+            **NOT_FROM_THE_ENVIRONMENT,
+        ),
+        module("repo", REPO, repository=f"{host}/t/app", retention={"keep_last": 5}),  # from the environment
         {
             "name": "lookup",
             "ansible.builtin.debug": {
                 "msg": "{{ lookup('ocireg.registry.registry_digest', ref, username=user, password=secret) }}"
             },
-            "vars": {"ref": f"{host}/t/app:v1", "user": user, "secret": password},
+            "vars": {"ref": f"{host}/t/app:v1", "user": user, "secret": PASSWORD},
             "ignore_errors": True,
         },
         {

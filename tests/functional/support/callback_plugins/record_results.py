@@ -25,7 +25,11 @@ class CallbackModule(CallbackBase):
         path = os.environ.get("OCIREG_TEST_RESULTS")
         if not path:
             return
-        entry = {"task": result._task.get_name(), "status": status, "result": result._result}
+        data = dict(result._result)
+        # ansible-core 2.19 keeps the outcome beside the result rather than in it.
+        data.setdefault("failed", status == "failed")
+        data.setdefault("skipped", status == "skipped")
+        entry = {"task": result._task.get_name(), "status": status, "result": data}
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, default=str) + "\n")
 
