@@ -285,6 +285,10 @@ def seen(entry: dict[str, Any], tool: str) -> str:
     return f"{t['requests']}, {t['bytes_down'] / MIB:.1f} / {t['bytes_up'] / MIB:.1f}, {t['mounts']}"
 
 
+def requests_text(answered: list[tuple[str, str]]) -> str:
+    return ", ".join("`%s %s`" % request for request in answered) or "none"
+
+
 def fmt_times(values: list[float]) -> str:
     return " ".join(f"{value:.2f}" for value in values)
 
@@ -353,9 +357,9 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
     lines += [
         "",
         "Up-to-date re-run of the cross-registry copy (`changed: false`): requests answered other than the `401`",
-        f"handshake: source {answered['source']}, destination {answered['destination']};"
-        f" blobs {rerun_result['blobs']}. skopeo's re-run of the same copy sent {rerun_result['skopeo_requests']}"
-        " requests.",
+        f"handshake: source {requests_text(answered['source'])}, destination {requests_text(answered['destination'])};"
+        f" blobs {', '.join('%s %s' % item for item in rerun_result['blobs'].items())}. skopeo's re-run of the same"
+        f" copy sent {rerun_result['skopeo_requests']} requests.",
         "",
         f"Peak memory copying one {memory_result['layer_bytes'] / MIB:.0f} MiB layer registry to registry: module"
         f" process {memory_result['module_mib']:.1f} MiB max RSS (the whole Python process, Ansible's module"
