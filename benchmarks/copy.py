@@ -47,9 +47,7 @@ MIB = 1024 * 1024
 RESULTS = REPO_ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Copy"
 MODULE = "ocireg.registry.registry_image"
-HEADER = (
-    "# Benchmark results\n\n" "Figures recorded by the scripts in this directory; each section names its command.\n"
-)
+HEADER = "# Benchmark results\n\nFigures recorded by the scripts in this directory; each section names its command.\n"
 
 
 class Bench:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The HTTP requests registry_tag makes for a task that has nothing to do, with and without token auth.
 
 Starts the CNCF distribution registry (open, htpasswd and token auth with the test token issuer), pushes one

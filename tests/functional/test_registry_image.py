@@ -305,9 +305,9 @@ def test_docker_archives_both_ways_with_skopeo(
             {"name": "look", "ansible.builtin.stat": {"path": str(ours)}, "register": "look"},
             task("write", **write),
             task("write again", **write),
-            task("every platform", ignore=True, **dict(write, platforms="all")),
+            task("every platform", ignore=True, **{**write, "platforms": "all"}),
             task("read", **read),
-            task("read again", **dict(read, src=f"docker-archive:{theirs}")),
+            task("read again", **{**read, "src": f"docker-archive:{theirs}"}),
         ]
     )
 
