@@ -9,7 +9,7 @@ import threading
 
 from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
 from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference, base_url_for
 from ansible_collections.ocireg.registry.plugins.module_utils._transport import ConnectionOptions, Transport
 
 
@@ -23,12 +23,18 @@ class RegistryClients:
         self._lock = threading.Lock()
 
     def for_reference(self, reference: Reference) -> RegistryClient:
-        base_url = reference.base_url
+        return self._client(reference.registry, reference.base_url, reference.repository)
+
+    def for_registry(self, registry: str, scheme: str | None = None) -> RegistryClient:
+        """The client for a bare registry host (catalog listings), with the scheme rules of references."""
+        return self._client(registry, base_url_for(registry, scheme), None)
+
+    def _client(self, registry: str, base_url: str, repository: str | None) -> RegistryClient:
         with self._lock:
             client = self._clients.get(base_url)
             if client is None:
-                credentials = self.resolver.for_registry(reference.registry, reference.repository)
-                transport = Transport(reference.registry, base_url, credentials, self.options)
+                credentials = self.resolver.for_registry(registry, repository)
+                transport = Transport(registry, base_url, credentials, self.options)
                 client = self._clients[base_url] = RegistryClient(transport)
             return client
 

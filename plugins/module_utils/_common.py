@@ -93,14 +93,17 @@ def connection_options(params: dict[str, Any], pool_size: int = 16) -> Connectio
     )
 
 
-def registry_clients(params: dict[str, Any], primary: Reference | None, pool_size: int = 16) -> RegistryClients:
-    """Clients for every registry a task touches; task credentials apply to ``primary``'s registry."""
+def registry_clients(params: dict[str, Any], primary: Reference | str | None, pool_size: int = 16) -> RegistryClients:
+    """Clients for every registry a task touches; task credentials apply to ``primary``'s registry.
+
+    ``primary`` is the task's main reference, or a bare registry host.
+    """
     resolver = CredentialResolver(
         username=params["username"],
         password=params["password"],
         credentials=params["credentials"],
         auth_file=params["auth_file"],
-        primary_registry=primary.registry if primary is not None else None,
+        primary_registry=primary.registry if isinstance(primary, Reference) else primary,
     )
     return RegistryClients(resolver, connection_options(params, pool_size))
 

@@ -353,12 +353,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image_details imp
 from ansible_collections.ocireg.registry.plugins.module_utils._manifest import format_platform, parse_platform
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
     Reference,
-    base_url_for,
     parse_reference,
     parse_registry,
     parse_repository,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._transport import Transport
 
 MAX_CONCURRENCY = 64
 # Errors that make one tag impossible to describe without saying anything about the others.
@@ -436,18 +434,16 @@ class RegistryInfo:
         self._warn_about_tags()
         return dict(result, changed=False)
 
-    def _clients(self, primary: Reference | None) -> Any:
+    def _clients(self, primary: Reference | str | None) -> Any:
         return registry_clients(self.params, primary, pool_size=max(16, self.concurrency))
 
     # -- registry ---------------------------------------------------------------------------------
 
     def list_registry(self, text: str) -> dict[str, Any]:
         scheme, host = parse_registry(text)
-        primary = Reference(host, "library/catalog", scheme=scheme)  # its registry is all that counts here
-        clients = self._clients(primary)
-        # The catalog and every repository live on this one endpoint: one client, built for the registry itself.
-        credentials = clients.resolver.for_registry(host)
-        client = RegistryClient(Transport(host, base_url_for(host, scheme), credentials, clients.options))
+        # The catalog and every repository live on this one endpoint: one client, for the registry itself.
+        clients = self._clients(host)
+        client = clients.for_registry(host, scheme)
         try:
             registry = client.ping()
             names = sorted(name for name in self._catalog(client) if matches(name, self.params["repositories"]))
@@ -470,7 +466,6 @@ class RegistryInfo:
                         if details is not None:
                             entry["tags"].append(details)
         finally:
-            client.transport.close()
             clients.close()
         return {"registry": registry, "repositories": repositories, "exists": True}
 
