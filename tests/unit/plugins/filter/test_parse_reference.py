@@ -202,14 +202,14 @@ def test_filter_through_templar_by_fqcn():
                 "{{ images | map('ocireg.registry.parse_reference') | map(attribute='familiar') | list }}",
                 {"images": ["docker.io/library/nginx:1", "ghcr.io/o/a"]},
             ],
-            ["{{ (image | ocireg.registry.parse_reference(default_tag='')).tag }}", {"image": "ghcr.io/o/a"}],
+            ["{{ (image | ocireg.registry.parse_reference(default_tag='')).tag is none }}", {"image": "ghcr.io/o/a"}],
             ["{{ image | ocireg.registry.parse_reference }}", {"image": "Bad/Name"}],
         ]
     )
     assert results[0] == {"value": parse_reference("alpine").to_dict()}
     assert results[1] == {"value": "docker.io"}
     assert results[2] == {"value": ["nginx:1", "ghcr.io/o/a:latest"]}
-    assert results[3] == {"value": None}
+    assert results[3] == {"value": True}
     assert "Invalid image reference 'Bad/Name': repository names must be lowercase" in results[4]["error"]
 
 
