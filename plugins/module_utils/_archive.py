@@ -318,3 +318,24 @@ def with_restarts(source: ImageSource, attempt: Callable[[], Any], undo: Callabl
             if failures > source.retries or not is_transient(err):
                 raise
             time.sleep(min(0.5 * 2 ** (failures - 1), 10.0))
+
+
+def open_existing_archive(
+    path: str, name: str, kind: str, read: Callable[[TarFiles, str], Any]
+) -> tuple[TarFiles, Any] | None:
+    """The archive already at ``path`` and what ``read(files, name)`` makes of it; None when there is none.
+
+    ``kind`` names the format for messages ("an OCI archive"): a directory or another file there is an error,
+    never something to overwrite.
+    """
+    if not os.path.lexists(path):
+        return None
+    if os.path.isdir(path):
+        raise InvalidInputError("%s: %s is a directory; %s is a file" % (name, path, kind))
+    try:
+        files = TarFiles(path)
+        return files, read(files, name)
+    except RegistryError:
+        raise InvalidInputError(
+            "%s: %s exists and is not %s; remove it or choose another file" % (name, path, kind)
+        ) from None

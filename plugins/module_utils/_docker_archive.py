@@ -31,6 +31,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._archive import (
     FileBlobStream,
     TarFiles,
     TarWriter,
+    open_existing_archive,
     with_restarts,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
@@ -42,7 +43,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
     NotFoundError,
-    RegistryError,
     RegistryResponseError,
     UnsupportedError,
 )
@@ -267,17 +267,7 @@ class DockerArchiveDestination(ImageDestination):
         self.diff_ids: dict[str, str] = {}
 
     def _existing(self) -> tuple[TarFiles, list[dict[str, Any]]] | None:
-        if not os.path.lexists(self.path):
-            return None
-        if os.path.isdir(self.path):
-            raise InvalidInputError("%s: %s is a directory; a docker-archive is a file" % (self.name, self.path))
-        try:
-            files = TarFiles(self.path)
-            return files, read_entries(files, self.name)
-        except RegistryError:
-            raise InvalidInputError(
-                "%s: %s exists and is not a docker archive; remove it or choose another file" % (self.name, self.path)
-            ) from None
+        return open_existing_archive(self.path, self.name, "a docker archive", read_entries)
 
     def _existing_image(self) -> tuple[list[dict[str, Any]], dict[str, Any], str] | None:
         existing = self._existing()

@@ -25,6 +25,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._archive import (
     TarFiles,
     TarWriter,
     blob_name,
+    open_existing_archive,
     with_restarts,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
@@ -369,17 +370,7 @@ class LayoutArchiveDestination(ImageDestination):
         self.top: ManifestInfo | None = None
 
     def _existing(self) -> tuple[TarFiles, dict[str, Any]] | None:
-        if not os.path.lexists(self.path):
-            return None
-        if os.path.isdir(self.path):
-            raise InvalidInputError("%s: %s is a directory; an oci-archive is a file" % (self.name, self.path))
-        try:
-            files = TarFiles(self.path)
-            return files, read_index(files, self.name)
-        except RegistryError:
-            raise InvalidInputError(
-                "%s: %s exists and is not an OCI archive; remove it or choose another file" % (self.name, self.path)
-            ) from None
+        return open_existing_archive(self.path, self.name, "an OCI archive", read_index)
 
     def current(self) -> str | None:
         existing = self._existing()
