@@ -150,6 +150,28 @@ lint-shell:
 lint-docs: $(STAMP) collection-tree
 	cd "$(ANSIBLE_TEST_TREE)" && $(ACTIVATE_PATH) "$(abspath $(VENV))/bin/antsibull-docs" lint-collection-docs --plugin-docs .
 
+# The plugin, role and guide pages as RST with antsibull-docs, then as HTML with the Sphinx that antsibull-docs
+# installs, with its built-in theme: nothing is fetched. Links into docs.ansible.com (ansible.builtin plugins, common
+# return values) stay plain text offline, so only those unresolved references are tolerated; any other Sphinx warning
+# fails the target.
+DOCS_DIR := build/docs
+.PHONY: docs
+docs: $(STAMP) collection-link  ## Render the plugin, role and guide docs into build/docs/rst and build/docs/html.
+	@rm -rf "$(DOCS_DIR)" && mkdir -p "$(DOCS_DIR)/rst" && chmod go-w "$(DOCS_DIR)/rst"
+	$(ACTIVATE_PATH) ANSIBLE_COLLECTIONS_PATH="$(abspath $(PYTEST_COLLECTIONS))" \
+	  "$(VENV)/bin/antsibull-docs" collection --use-current --squash-hierarchy --fail-on-error \
+	  --no-add-antsibull-docs-version --dest-dir "$(DOCS_DIR)/rst" $(NAMESPACE).$(NAME)
+	"$(VENV)/bin/sphinx-build" -q -b html -C -D project=$(NAMESPACE).$(NAME) -D extensions=sphinx_antsibull_ext \
+	  -D html_theme=alabaster -D highlight_language=YAML+Jinja -D html_copy_source=0 \
+	  -w "$(DOCS_DIR)/sphinx-warnings.txt" "$(DOCS_DIR)/rst" "$(DOCS_DIR)/html" 2>"$(DOCS_DIR)/sphinx-stderr.txt" \
+	  || { cat "$(DOCS_DIR)/sphinx-stderr.txt" >&2; exit 1; }
+	@warnings="$(DOCS_DIR)/sphinx-warnings.txt"; \
+	unexpected=$$(grep -E '(WARNING|ERROR|CRITICAL):' "$$warnings" | grep -vE "undefined label: '[^']+'" || true; \
+	  grep -E "undefined label: 'ansible_collections\.$(NAMESPACE)\.$(NAME)\." "$$warnings" || true); \
+	if [[ -n $$unexpected ]]; then echo "docs: Sphinx warnings (all of them in $(DOCS_DIR)/sphinx-warnings.txt):"; \
+	  echo "$$unexpected"; exit 1; fi
+	@echo "docs: $(DOCS_DIR)/rst (RST for a docsite), $(DOCS_DIR)/html/index.html"
+
 .PHONY: format
 format: $(STAMP)  ## Fix what ruff can and reformat with black.
 	"$(VENV)/bin/ruff" check --fix .
