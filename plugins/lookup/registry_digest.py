@@ -55,9 +55,10 @@ options:
   auth_file:
     description:
       - Path of a container auth file (C(config.json) of C(docker login) or C(auth.json) of C(podman login)).
-      - If not set, the first of these that exists is used, in this order E(REGISTRY_AUTH_FILE),
-        C($XDG_RUNTIME_DIR/containers/auth.json), C($DOCKER_CONFIG/config.json), C(~/.docker/config.json).
-        C(credHelpers) and C(credsStore) are honoured.
+      - If not set, these files are searched in this order, and the first that has an entry for the registry is
+        used E(REGISTRY_AUTH_FILE), C($XDG_RUNTIME_DIR/containers/auth.json),
+        C($XDG_CONFIG_HOME/containers/auth.json) (default C(~/.config/containers/auth.json)),
+        C($DOCKER_CONFIG/config.json), C(~/.docker/config.json). C(credHelpers) and C(credsStore) are honoured.
     type: path
     aliases:
       - config_path
