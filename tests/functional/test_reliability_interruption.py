@@ -24,6 +24,7 @@ from support.skopeo import Skopeo
 
 IMAGE = "ocireg.registry.registry_image"
 PLATFORMS = ["linux/amd64", "linux/arm64"]
+SOURCE_REPO = "t/reliability-interruption-src"  # in the session's registry_open; each test pushes its own image
 
 Playbook = Callable[..., PlaybookRun]
 
@@ -96,10 +97,10 @@ def assert_nothing_incomplete(witness: Skopeo, repo: str, image: Image, tmp_path
 @pytest.fixture
 def multi_layer_image(
     registry_open: RegistryServer, image_factory: Callable[..., Image], skopeo: Callable[..., Skopeo]
-):
-    """Two platforms with three 700 kB layers each, pushed to registry_open as t/interrupted-src:v1."""
+) -> Image:
+    """Two platforms with three 700 kB layers each, pushed to registry_open as SOURCE_REPO:v1."""
     image = image_factory(platforms=PLATFORMS, layers=3, layer_size=700_000, compresslevel=1)
-    skopeo(registry_open).copy(image.oci, "t/interrupted-src:v1")
+    skopeo(registry_open).copy(image.oci, f"{SOURCE_REPO}:v1")
     return image
 
 
@@ -127,7 +128,7 @@ def test_killed_while_blobs_are_uploading(
     proxy = fault_proxy(dest, schedule=killer)
     proxy.upload_delay = 0.02  # 64 KiB every 20 ms: a 700 kB layer takes about 0.2 s through the proxy
     retries = {} if comes_back else {"retries": 1}  # the default rides out a 1 s outage; 1 retry does not
-    src, target = f"{registry_open.host}/t/interrupted-src:v1", f"{proxy.host}/t/app:v1"
+    src, target = f"{registry_open.host}/{SOURCE_REPO}:v1", f"{proxy.host}/t/app:v1"
 
     first = playbook([copy_task("copy", src, target, jobs=2, **retries)])
     assert killer.fired is not None and killer.done.wait(30)
@@ -170,7 +171,7 @@ def test_killed_when_the_tag_is_written(
 
     killer = Killer(dest, tag_write)  # at once: the PUT of the index under the tag never reaches the registry
     proxy = fault_proxy(dest, schedule=killer)
-    src, target = f"{registry_open.host}/t/interrupted-src:v1", f"{proxy.host}/t/app:v1"
+    src, target = f"{registry_open.host}/{SOURCE_REPO}:v1", f"{proxy.host}/t/app:v1"
 
     first_status, first_result = status(playbook([copy_task("copy", src, target, retries=1)]), "copy")
     assert killer.fired is not None and first_status == "failed", first_result
