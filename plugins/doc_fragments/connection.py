@@ -79,7 +79,8 @@ options:
     description:
       - How many times to retry a request that failed for a passing reason before giving up.
       - Retried are connection errors, and answers 408, 429 (too many requests), 502, 503 and 504 to idempotent requests
-        (C(GET), C(HEAD), C(PUT), C(DELETE)). An interrupted blob upload starts again from a new upload session.
+        (C(GET), C(HEAD), C(PUT), C(DELETE)), and 500 to reads (C(GET), C(HEAD)), which a registry may answer
+        while another client writes the same tag. An interrupted blob upload starts again from a new upload session.
       - Waits grow exponentially between attempts. A C(Retry-After) header from the registry sets the wait instead.
         The wait state is kept per registry host and shared by every request to it.
       - V(0) turns retrying off.

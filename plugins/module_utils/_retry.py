@@ -19,9 +19,13 @@ from typing import Any, Callable
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import PermanentTransportError, TransportError
 
-# 408 and 429 ask us to come back; 502/503/504 are proxies and overloaded backends. A plain 500 is
-# usually a deterministic registry bug, and retrying it only hides the message for longer.
+# 408 and 429 ask us to come back; 502/503/504 are proxies and overloaded backends.
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+# A 500 to a write is usually a deterministic registry bug, and retrying it only hides the message for
+# longer. A 500 to a read is retried: distribution answers one when it reads a tag that another client is
+# writing at that moment (its filesystem tag store is not atomic for readers).
+RETRYABLE_READ_STATUSES = RETRYABLE_STATUSES | {500}
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 # Requests that can be replayed without changing the outcome. POST only starts an upload session:
 # a second one abandons the first, which registries garbage-collect.
@@ -106,6 +110,7 @@ def retry_transient(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: Any, method: str, url: str, **kwargs: Any) -> Any:
         backoff: HostBackoff = self.backoff
         retryable = method.upper() in IDEMPOTENT_METHODS and _is_replayable(kwargs)
+        retry_statuses = RETRYABLE_READ_STATUSES if method.upper() in READ_METHODS else RETRYABLE_STATUSES
         attempt = 0
         while True:
             backoff.wait_turn()
@@ -119,7 +124,7 @@ def retry_transient(func: Callable[..., Any]) -> Callable[..., Any]:
                     raise
                 backoff.wait(attempt, None)
                 continue
-            if response.status_code in RETRYABLE_STATUSES and retryable and attempt <= backoff.retries:
+            if response.status_code in retry_statuses and retryable and attempt <= backoff.retries:
                 retry_after = response.headers.get("Retry-After")
                 response.close()
                 backoff.wait(attempt, retry_after)

@@ -243,7 +243,7 @@ def test_bad_input_fails_naming_the_value_without_traceback_and_changes_nothing(
     assert len(cases) >= 40
     before = {"open": snapshot(server), "tls": snapshot(tls)}
 
-    run = playbook([{"name": name, **entry, "ignore_errors": True} for name, (entry, _) in cases.items()])
+    run = playbook([{"name": name, **entry, "ignore_errors": True} for name, (entry, _expected) in cases.items()])
 
     problems = []
     for name, (_entry, expected) in cases.items():

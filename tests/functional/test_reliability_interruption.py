@@ -124,7 +124,8 @@ def test_killed_while_blobs_are_uploading(
             uploads.append(request)
         return len(uploads) == 3
 
-    killer = Killer(dest, third_blob_upload, delay=0.2, back_after=1.0 if comes_back else None)
+    # the third upload starts as the first two end, and is half sent 0.1 s later
+    killer = Killer(dest, third_blob_upload, delay=0.1, back_after=1.0 if comes_back else None)
     proxy = fault_proxy(dest, schedule=killer)
     proxy.upload_delay = 0.02  # 64 KiB every 20 ms: a 700 kB layer takes about 0.2 s through the proxy
     retries = {} if comes_back else {"retries": 1}  # the default rides out a 1 s outage; 1 retry does not
@@ -137,7 +138,7 @@ def test_killed_while_blobs_are_uploading(
     witness = skopeo(dest)
     first_status, first_result = status(first, "copy")
     existing = assert_nothing_incomplete(witness, "t/app", image, tmp_path)
-    # the kill cut blob bodies in flight ("Broken pipe" between proxy and registry)
+    # the kill cut blob uploads ("Broken pipe" mid-body between proxy and registry, or refused)
     assert [r for r in proxy.requests if blob_upload_put(r) and r.fault.startswith("upstream error")], proxy.requests
     if comes_back:
         # the retries outlived the outage: the copy went through, exactly
