@@ -12,9 +12,10 @@ Bodies stream both ways; Location headers pointing at the registry are rewritten
 WWW-Authenticate passes untouched. The proxy itself always listens on plain http://127.0.0.1.
 
 RandomFaults(rate=0.3, seed=...) is a schedule that faults about RATE of the requests, bounded so that a client
-retrying as the collection does always gets through. Redirect mode (`proxy.redirect_blobs_to(BlobStore(...))`)
-answers blob GETs the registry would serve with a 307 to a BlobStore, another loopback origin that serves the
-registry's storage and records the headers it gets. `proxy.upload_delay` slows request bodies down (per 64 KiB).
+retrying as the collection does always gets through (give both ends of a copy the same one).
+Redirect mode (`proxy.redirect_blobs_to(BlobStore(...))`) answers blob GETs the registry would serve with a 307
+to a BlobStore, another loopback origin that serves the registry's storage and records the headers it gets.
+`proxy.upload_delay` slows request bodies down (per 64 KiB).
 """
 
 from __future__ import annotations
@@ -88,10 +89,13 @@ DEFAULT_WEIGHTS = {"503": 4, "502": 2, "drop": 2, "drop_after": 1, "truncate": 6
 class RandomFaults:
     """A schedule that faults about RATE of the requests, drawn from WEIGHTS with a seeded random generator.
 
-    Bounded so that a client retrying the way the collection does always gets through: at most MAX_CONSECUTIVE
-    faults in a row on one request family (everything about one blob digest: HEAD, GET, the upload's closing
-    PUT ?digest=; else the method and the path, upload session ids left out), "truncate" only on blob GETs, and
-    at most BUDGET[fault] faults of a kind (429 makes every request to the host wait a second: budget 1).
+    Bounded so that a client retrying the way the collection does (`retries`, default 5) always gets through: at
+    most PER_FAMILY faults in all on one request family, "truncate" only on blob GETs, and at most BUDGET[fault]
+    faults of a kind (a 429 makes every request to the host wait a second: budget 1). A family is everything about
+    one blob digest (HEAD, GET, and the PUT ?digest= that closes its upload), so that a blob copy, which starts
+    again from its GET when any of them fails, fails at most PER_FAMILY times; else the method and the path
+    (upload session ids left out). Give the proxies of both ends of a copy the same RandomFaults: a blob's family
+    then spans its download and its upload.
     """
 
     def __init__(
@@ -100,7 +104,7 @@ class RandomFaults:
         *,
         seed: int | str = 0,
         weights: Mapping[str, int] | None = None,
-        max_consecutive: int = 2,
+        per_family: int = 3,
         budget: Mapping[str, int] | None = None,
     ) -> None:
         self.rate = rate
@@ -108,12 +112,11 @@ class RandomFaults:
         unknown = set(self.weights) - set(FAULTS)
         if unknown:
             raise ValueError(f"unknown faults {sorted(unknown)}, expected {FAULTS}")
-        self.max_consecutive = max_consecutive
+        self.per_family = per_family
         self.budget = dict({"429": 1} if budget is None else budget)
         self.random = random.Random(seed)
-        self.consecutive: dict[tuple[str, str], int] = {}
+        self.family_faults: dict[tuple[str, str], int] = {}
         self.counts: dict[str, int] = {}
-        self.decisions = 0
         self._lock = threading.Lock()
 
     @staticmethod
@@ -130,21 +133,18 @@ class RandomFaults:
     def __call__(self, request: ProxiedRequest) -> str | None:
         key = self.family(request)
         with self._lock:
-            self.decisions += 1
-            fault = None
-            if self.consecutive.get(key, 0) < self.max_consecutive and self.random.random() < self.rate:
-                allowed = {
-                    name: weight
-                    for name, weight in self.weights.items()
-                    if self.counts.get(name, 0) < self.budget.get(name, self.decisions + 1)
-                    and (name != "truncate" or (request.method == "GET" and key[0] == "blob"))
-                }
-                if allowed:
-                    fault = self.random.choices(list(allowed), weights=list(allowed.values()))[0]
-            if fault is None:
-                self.consecutive[key] = 0
+            if self.family_faults.get(key, 0) >= self.per_family or self.random.random() >= self.rate:
                 return None
-            self.consecutive[key] = self.consecutive.get(key, 0) + 1
+            allowed = {
+                name: weight
+                for name, weight in self.weights.items()
+                if (name not in self.budget or self.counts.get(name, 0) < self.budget[name])
+                and (name != "truncate" or (request.method == "GET" and key[0] == "blob"))
+            }
+            if not allowed:
+                return None
+            fault = self.random.choices(list(allowed), weights=list(allowed.values()))[0]
+            self.family_faults[key] = self.family_faults.get(key, 0) + 1
             self.counts[fault] = self.counts.get(fault, 0) + 1
             return fault
 
