@@ -88,7 +88,6 @@ def assert_faults_were_real(*proxies: FaultProxy) -> None:
     requests = [r for proxy in proxies for r in proxy.requests]
     # (a request whose client went away mid-body shows as "upstream error": a consequence, not a fault)
     faults = [fault for proxy in proxies for fault in proxy.faults_applied() if not fault.startswith("upstream")]
-    print("RATE", len(faults), len(requests), sorted(set(faults)))
     assert len(requests) >= 20, len(requests)
     assert 0.15 <= len(faults) / len(requests) <= 0.45, (len(faults), len(requests))
     assert {"429", "truncate", "503"} <= set(faults), faults
