@@ -11,7 +11,11 @@ CNCF distribution registry, then gathers the same facts two ways:
   to skopeo, since the tags are already listed) and once as ``skopeo inspect`` runs by default (it lists the
   repository's tags again for every image); then ``--no-tags`` one process at a time.
 
-Prints wall times, the speed-up, and the HTTP requests each made, from the registry's access log.
+Prints wall times, the speed-up, and the HTTP requests each made, from the registry's access log. It also prints
+what bounds the speed-up on this machine: the CPU the registry process itself spends answering each tool (read from
+/proc), and the time of a one-task playbook (``ansible.builtin.command: "true"``). Even a client that cost nothing
+could not finish before Ansible's own start-up plus the registry's CPU spread over every core, so
+``sequential loop / (playbook start-up + registry CPU / cores)`` is the best ratio any Ansible module could reach.
 """
 
 from __future__ import annotations
@@ -93,6 +97,16 @@ def run_ours(server: RegistryServer, prefix: str, workdir: Path) -> tuple[float,
     return seconds, described
 
 
+def timed_trivial_playbook(workdir: Path) -> float:
+    """Ansible's own cost for a one-task playbook: start-up, one module round trip, and exit."""
+    seconds, run = timed(
+        lambda: run_playbook([{"name": "nothing", "ansible.builtin.command": "true"}], workdir, timeout=600)
+    )
+    if run.rc != 0:
+        raise SystemExit("the trivial playbook failed:\n%s" % run.output)
+    return seconds
+
+
 def run_skopeo(skopeo: Skopeo, repos: list[str], workers: int, inspect_args: tuple[str, ...]) -> tuple[float, int]:
     def inspect(reference: str) -> None:
         skopeo.run("inspect", *inspect_args, *skopeo._side_args(skopeo.ref(reference), ""), skopeo.ref(reference))
@@ -134,15 +148,19 @@ def main() -> None:
 
         # The machine may be shared: run ours several times and keep the median, skopeo's loops once each.
         ours_runs = []
+        ours_cpu = []
         for round_number in range(options.rounds):
             mark = server.mark()
             tokens_before = len(issuer.requests) if issuer is not None else 0
+            cpu_before = server.cpu_seconds()
             seconds, described = run_ours(server, prefix, workdir / ("playbook-%d" % round_number))
+            ours_cpu.append(server.cpu_seconds() - cpu_before)
             ours_tokens = len(issuer.requests) - tokens_before if issuer is not None else 0
             ours_requests = classify(server.requests_since(mark))
             assert described == total, (described, total)
             ours_runs.append(seconds)
         ours_seconds = statistics.median(ours_runs)
+        startup = statistics.median(timed_trivial_playbook(workdir / ("trivial-%d" % n)) for n in range(3))
 
         skopeo = Skopeo(server)
         loops: list[tuple[str, int, tuple[str, ...]]] = [
@@ -154,9 +172,10 @@ def main() -> None:
         measured = []
         for label, workers, inspect_args in loops:
             mark = server.mark()
+            cpu_before = server.cpu_seconds()
             seconds, inspected = run_skopeo(skopeo, seeded.repos, workers, inspect_args)
             assert inspected == total, (inspected, total)
-            measured.append((label, seconds, classify(server.requests_since(mark))))
+            measured.append((label, seconds, classify(server.requests_since(mark)), server.cpu_seconds() - cpu_before))
 
         print()
         print("registry %s (%s), %d images; load average %.1f" % (server.url, options.kind, total, os.getloadavg()[0]))
@@ -168,15 +187,40 @@ def main() -> None:
                 ", ".join("%.1f" % run for run in ours_runs),
             )
         )
-        for label, seconds, _requests in measured:
+        for label, seconds, _requests, _cpu in measured:
             print("%-55s %7.1f s   registry_info %.1fx faster" % (label, seconds, seconds / ours_seconds))
         print()
         print("HTTP requests (registry access log):")
         print("  registry_info: %5d  %s" % (sum(ours_requests.values()), dict(sorted(ours_requests.items()))))
         if issuer is not None:
             print("  registry_info token requests: %d" % ours_tokens)
-        for label, _seconds, requests in measured:
+        for label, _seconds, requests, _cpu in measured:
             print("  %s: %5d  %s" % (label, sum(requests.values()), dict(sorted(requests.items()))))
+        print()
+        cores = os.cpu_count() or 1
+        registry_cpu = statistics.median(ours_cpu)
+        print("What bounds the ratio on this machine (%d cores):" % cores)
+        print(
+            "  registry CPU answering registry_info: %.1f s (%s), %.2f ms per request"
+            % (
+                registry_cpu,
+                ", ".join("%.1f" % cpu for cpu in ours_cpu),
+                1000 * registry_cpu / max(1, sum(ours_requests.values())),
+            )
+        )
+        for label, _seconds, requests, cpu in measured:
+            print(
+                "  registry CPU answering %s: %.1f s, %.2f ms per request"
+                % (label, cpu, 1000 * cpu / max(1, sum(requests.values())))
+            )
+        floor = startup + registry_cpu / cores
+        print("  a one-task playbook (ansible.builtin.command: true): %.2f s" % startup)
+        print(
+            "  fastest possible registry_info run (start-up + registry CPU / %d cores, client costing nothing): %.1f s"
+            % (cores, floor)
+        )
+        for label, seconds, _requests, _cpu in measured:
+            print("  best ratio any module could reach against %s: %.1fx" % (label, seconds / floor))
     finally:
         if server is not None:
             server.stop()

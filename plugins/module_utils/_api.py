@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
@@ -30,6 +30,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._reference import validate_digest
 from ansible_collections.ocireg.registry.plugins.module_utils._transport import Transport
+
+T = TypeVar("T")
 
 # ECR's maximum. A registry with a lower cap answers PAGINATION_NUMBER_INVALID (distribution: any n above
 # catalog.maxentries); we then ask without n and let it use its own page size.
@@ -191,17 +193,21 @@ class RegistryClient:
     def get_manifest(self, repository: str, reference: str, accept: Iterable[str] | None = None) -> FetchedManifest:
         """The manifest bytes; the digest is computed from them and checked against a digest reference."""
         action = "get manifest %s%s%s" % (repository, "@" if _is_digest(reference) else ":", reference)
-        response = self.transport.request(
-            "GET",
-            "/v2/%s/manifests/%s" % (repository, reference),
-            scopes=pull_scope(repository),
-            action=action,
-            repository=repository,
-            headers={"Accept": ", ".join(accept) if accept else ACCEPT_HEADER},
-            stream=True,
-        )
-        with response:
-            raw = _read_limited(response, MAX_MANIFEST_BYTES, action, self.registry)
+
+        def fetch() -> tuple[Any, bytes]:
+            response = self.transport.request(
+                "GET",
+                "/v2/%s/manifests/%s" % (repository, reference),
+                scopes=pull_scope(repository),
+                action=action,
+                repository=repository,
+                headers={"Accept": ", ".join(accept) if accept else ACCEPT_HEADER},
+                stream=True,
+            )
+            with response:
+                return response, _read_limited(response, MAX_MANIFEST_BYTES, action, self.registry)
+
+        response, raw = self._fetch_again_if_cut(fetch)
         algorithm = reference.split(":", 1)[0] if _is_digest(reference) else "sha256"
         digest = compute_digest(raw, algorithm)
         if _is_digest(reference) and digest != reference:
@@ -301,9 +307,11 @@ class RegistryClient:
         return BlobReader(response, digest, size, self.registry, repository)
 
     def read_blob(self, repository: str, digest: str, limit: int = MAX_MANIFEST_BYTES) -> bytes:
-        """A small blob (a config) in memory, verified."""
-        with self.open_blob(repository, digest) as reader:
-            data = b"".join(reader.chunks())
+        """A small blob (a config) in memory, verified.
+
+        Nothing has been handed on before the whole blob is in and verified, so a download that breaks off or
+        arrives corrupt is simply fetched again from its start, up to ``retries`` times."""
+        data = self._fetch_again_if_cut(lambda: self._read_whole_blob(repository, digest), corrupt_too=True)
         if len(data) > limit:
             raise RegistryResponseError(
                 "Blob %s@%s on registry %s is larger than %d bytes" % (repository, digest, self.registry, limit),
@@ -311,6 +319,26 @@ class RegistryClient:
                 repository=repository,
             )
         return data
+
+    def _read_whole_blob(self, repository: str, digest: str) -> bytes:
+        with self.open_blob(repository, digest) as reader:
+            return b"".join(reader.chunks())
+
+    def _fetch_again_if_cut(self, fetch: Callable[[], T], *, corrupt_too: bool = False) -> T:
+        """Run ``fetch`` again, from a fresh GET, when the body it reads into memory breaks off (or, with
+        ``corrupt_too``, arrives corrupt), up to ``retries`` times. Safe because nothing has been handed on yet."""
+        again: tuple[type[Exception], ...] = (
+            (InterruptedDownloadError, DigestMismatchError) if corrupt_too else (InterruptedDownloadError,)
+        )
+        failures = 0
+        while True:
+            try:
+                return fetch()
+            except again:
+                failures += 1
+                if failures > self.transport.options.retries:
+                    raise
+                self.transport.backoff.wait(failures, None)
 
     def start_upload(self, repository: str) -> str:
         response = self.transport.request(
@@ -532,7 +560,7 @@ def _read_limited(response: Any, limit: int, action: str, registry: str) -> byte
                     registry=registry,
                 )
     except OSError as err:  # requests' errors for a cut or garbled body (ChunkedEncodingError, ...) are OSErrors
-        raise TransportError(
+        raise InterruptedDownloadError(
             "Registry %s broke off its answer to '%s' after %d bytes: %s"
             % (registry, action, len(data), err.__class__.__name__),
             registry=registry,

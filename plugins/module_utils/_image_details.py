@@ -153,9 +153,7 @@ class ImageInspector:
         return parse_manifest(fetched.raw, fetched.media_type)
 
     def _fetch_config(self, repository: str, descriptor: Descriptor) -> dict:
-        raw = self._read_again_if_cut(
-            lambda: self.client.read_blob(repository, descriptor.digest, limit=MAX_CONFIG_BYTES)
-        )
+        raw = self.client.read_blob(repository, descriptor.digest, limit=MAX_CONFIG_BYTES)
         try:
             config = json.loads(raw)
         except (ValueError, UnicodeDecodeError):

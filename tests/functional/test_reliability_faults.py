@@ -27,6 +27,7 @@ from support.skopeo import Skopeo
 IMAGE = "ocireg.registry.registry_image"
 TAG = "ocireg.registry.registry_tag"
 INFO = "ocireg.registry.registry_info"
+REPO = "ocireg.registry.registry_repo"
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 
 Playbook = Callable[..., PlaybookRun]
@@ -276,6 +277,42 @@ def test_registry_info_reads_through_faults(
     assert succeeded(run, "image")["files"]["/etc/motd"]["content"] == "hello through faults\n"
     assert succeeded(run, "missing", proxy)["exists"] is False
     assert_faults_were_real(proxy)
+
+
+def test_registry_repo_retention_reads_ages_through_cut_config_downloads(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    fault_proxy: Callable[..., FaultProxy],
+    playbook: Playbook,
+    unique_repo: str,
+) -> None:
+    """keep_last ranks tags by the created time in each image's config: a config download cut in half is fetched
+    again, so the plan is the same as without faults and the newest tags survive."""
+    witness = skopeo(registry_open)
+    images = {
+        f"build-{day}": image_factory(layers=1, layer_size=1000, created=f"2024-01-0{day}T00:00:00Z", seed=day)
+        for day in (1, 2, 3, 4)
+    }
+    for tag, image in images.items():
+        witness.copy(image.oci, f"{unique_repo}:{tag}")
+    proxy = fault_proxy(registry_open)
+    for image in images.values():
+        proxy.inject(["truncate", "502"], method="GET", path=image.platforms["linux/amd64"].config.digest)
+    options = {"repository": f"{proxy.host}/{unique_repo}", "retention": {"keep_last": 2}}
+
+    run = playbook([task("preview", REPO, **options)], check=True)
+    preview = succeeded(run, "preview", proxy)
+    assert sorted(preview["deleted_tags"]) == ["build-1", "build-2"]
+    assert sorted(witness.list_tags(unique_repo)) == sorted(images)
+    assert proxy.faults_applied().count("truncate") == 4
+
+    run = playbook([task("apply", REPO, **options), task("again", REPO, **options)])
+    assert sorted(succeeded(run, "apply", proxy)["deleted_tags"]) == ["build-1", "build-2"]
+    assert succeeded(run, "again", proxy)["changed"] is False
+    assert sorted(witness.list_tags(unique_repo)) == ["build-3", "build-4"]
+    for tag in ("build-3", "build-4"):
+        assert witness.digest(f"{unique_repo}:{tag}") == images[tag].digest
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -251,6 +251,13 @@ class RegistryServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the registry process has used so far (benchmarks: what the server itself costs)."""
+        if not self.running or self._process is None:
+            raise RuntimeError("the registry is not running")
+        fields = Path(f"/proc/{self._process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def start(self, timeout: float = 20.0) -> RegistryServer:
         if self._origin is not None:
             raise RuntimeError("a view made by seen_at() cannot be started or stopped")
