@@ -6,7 +6,10 @@ Scenarios (real CNCF distribution registries on loopback, fresh storage for ever
 - same: the same image within registry A, into a new repository each round;
 - multi: a 3-platform image (4 layers of ~4 MiB each per platform), registry A -> registry B;
 - rerun: registry_image again on an up-to-date destination (requests per manifest, blob traffic);
-- memory: the peak RSS of the module's Python process while it copies a single 512 MiB layer.
+- memory: the peak RSS of the module's Python process while it copies a single 512 MiB layer;
+- fixed cost: one-task playbooks that copy nothing, to split the fixed cost of a task into its parts: a
+  ``command`` task starting skopeo, a Python module that does nothing, the same importing ``requests``, and
+  registry_image failing at its first connection (its imports, options and credentials, no copy).
 
 registry_image runs through ansible-playbook; skopeo runs as an ansible.builtin.command task in a playbook,
 so both pay the same Ansible start-up. Rounds alternate which goes first. Bare `skopeo copy` is timed for
@@ -39,7 +42,7 @@ import time  # noqa: E402
 from typing import Any  # noqa: E402
 
 from support.images import Image, make_image  # noqa: E402
-from support.playbook import run_playbook  # noqa: E402
+from support.playbook import COLLECTIONS_PATH, run_playbook  # noqa: E402
 from support.registry import RegistryServer  # noqa: E402
 from support.skopeo import SKOPEO_BINARY, Skopeo, _Isolation, cleanup_isolation  # noqa: E402
 
@@ -228,6 +231,56 @@ def rerun(bench: Bench, image: Image, source: RegistryServer, repo: str) -> dict
     return {"elapsed": elapsed, "answered": answered, "blobs": result["blobs"], "skopeo_requests": skopeo_requests}
 
 
+FLOOR_MODULE = """#!/usr/bin/python
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+{extra_import}
+
+def main():
+    module = AnsibleModule(argument_spec={{"src": {{"type": "str"}}, "dest": {{"type": "str"}}}})
+    module.exit_json(changed=False)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+FIXED_COST_TASKS = {
+    "command starting skopeo": {"ansible.builtin.command": {"argv": [SKOPEO_BINARY, "--version"]}},
+    "Python module doing nothing": {"ocireg_bench.floor.nothing": {"src": "a", "dest": "b"}},
+    "the same, importing requests": {"ocireg_bench.floor.with_requests": {"src": "a", "dest": "b"}},
+    "registry_image, failing at its first connection": {
+        MODULE: {"src": "127.0.0.1:9/x:v1", "dest": "127.0.0.1:9/y:v1", "retries": 0},
+        "ignore_errors": True,
+    },
+}
+
+
+def fixed_costs(bench: Bench, rounds: int) -> dict[str, list[float]]:
+    """One-task playbooks that copy nothing, alternating, so the fixed cost of a task can be taken apart."""
+    modules = bench.root / "floor" / "ansible_collections" / "ocireg_bench" / "floor" / "plugins" / "modules"
+    modules.mkdir(parents=True)
+    (modules / "nothing.py").write_text(FLOOR_MODULE.format(extra_import=""))
+    (modules / "with_requests.py").write_text(FLOOR_MODULE.format(extra_import="import requests  # noqa: F401"))
+    env = {"ANSIBLE_COLLECTIONS_PATH": f"{bench.root / 'floor'}:{COLLECTIONS_PATH}"}
+    times: dict[str, list[float]] = {label: [] for label in FIXED_COST_TASKS}
+    for number in range(rounds + 1):
+        labels = list(FIXED_COST_TASKS) if number % 2 == 0 else list(reversed(FIXED_COST_TASKS))
+        for label in labels:
+            bench.counter += 1
+            started = time.monotonic()
+            run = run_playbook(
+                [{"name": "fixed", **FIXED_COST_TASKS[label]}], bench.root / f"playbook-{bench.counter}", env=env
+            )
+            elapsed = time.monotonic() - started
+            if run.rc != 0:
+                raise RuntimeError(f"{label} failed:\n{run.output[-4000:]}")
+            if number:  # the first round warms the page cache
+                times[label].append(elapsed)
+    return times
+
+
 WRAPPER = """#!{python}
 # Runs the module's Python and records the peak RSS (KiB) of that process for the benchmark.
 import resource, subprocess, sys
@@ -378,9 +431,30 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
         f" ({'met' if memory_result['module_mib'] * MIB / 1e6 < 100 else 'NOT met'}).",
         "",
     ]
+    fixed = {label: statistics.median(values) for label, values in results["fixed"].items()}
+    lines += [
+        "Fixed cost of one task, copying nothing (one-task playbooks, median of"
+        f" {len(next(iter(results['fixed'].values())))} alternating rounds):",
+        "",
+        "| task | seconds | every round |",
+        "| --- | ---: | --- |",
+        *(f"| {label} | {fixed[label]:.2f} | {fmt_times(values)} |" for label, values in results["fixed"].items()),
+        "",
+    ]
     cross = results["cross"]
+    engine, bare = statistics.median(cross["times"]["engine"]), statistics.median(cross["times"]["bare"])
+    command, nothing, with_requests, ours = (fixed[label] for label in FIXED_COST_TASKS)
+    lines += [
+        f"A `command` task starting skopeo costs {command:.2f} s and a Python module that does nothing {nothing:.2f} s:"
+        f" Ansible's own share is the same for both. Importing `requests` (DESIGN.md's one runtime library) adds"
+        f" {with_requests - nothing:+.2f} s, the client's own module_utils {ours - with_requests:+.2f} s more (Ansible"
+        " parses them into the AnsiballZ payload on the controller, and the module compiles them from that zip on"
+        f" every run). So registry_image starts {ours - command:+.2f} s behind the `command` task, and its copy"
+        f" itself is {bare - engine:.2f} s faster than skopeo's (engine alone {engine:.2f} s, bare skopeo"
+        f" {bare:.2f} s).",
+        "",
+    ]
     if cross["ratio"] > 1.0:
-        engine, bare = statistics.median(cross["times"]["engine"]), statistics.median(cross["times"]["bare"])
         cpu_ours, cpu_skopeo = statistics.median(cross["cpu"]["ours"]), statistics.median(cross["cpu"]["skopeo"])
         lines += [
             f"Where the cross-registry wall-time target is missed: the copy itself takes {engine:.2f} s in the engine"
@@ -454,6 +528,8 @@ def main() -> None:
         print("rerun", results["rerun"], flush=True)
         results["memory"] = memory(bench, args.memory_mib)
         print("memory", results["memory"], flush=True)
+        results["fixed"] = fixed_costs(bench, max(args.rounds, 9))
+        print("fixed", results["fixed"], flush=True)
         results["load"][1] = os.getloadavg()[0]
         text = report(results, args, command)
         print()
