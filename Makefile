@@ -22,7 +22,10 @@ CORES := 2.17 2.19
 CORE_VERSION_2.17 := 2.17.14
 CORE_VERSION_2.19 := 2.19.14
 core_venv = $(VENV)-$(1)
-core_stamp = $(call core_venv,$(1))/.installed-ansible-core-$(CORE_VERSION_$(1))
+core_stamp = $(call core_venv,$(1))/.installed-ansible-core-$(CORE_VERSION_$(1))-and-runtime
+# The oldest core also runs the playbook tests (`make pytest-oldest`), so its venv gets what the modules import.
+OLDEST_CORE := $(firstword $(CORES))
+ZSTANDARD_PIN := $(shell grep -E '^zstandard==' test-requirements.txt)
 
 # pytest imports ansible_collections.ocireg.registry through a symlink to this checkout.
 PYTEST_COLLECTIONS := build/collections
@@ -54,11 +57,11 @@ $(STAMP): test-requirements.txt requirements.txt
 
 # One virtual environment with ansible-core per tested core; the stamp names the exact release.
 define core_venv_rule
-$(call core_stamp,$(1)):
+$(call core_stamp,$(1)): requirements.txt test-requirements.txt
 	@test -x "$(call core_venv,$(1))/bin/python" || $$(PYTHON) -m venv "$(call core_venv,$(1))"
 	@rm -f "$(call core_venv,$(1))"/.installed-ansible-core-*
 	"$(call core_venv,$(1))/bin/python" -m pip install --quiet --disable-pip-version-check \
-	  "ansible-core==$(CORE_VERSION_$(1))"
+	  "ansible-core==$(CORE_VERSION_$(1))" -r requirements.txt "$(ZSTANDARD_PIN)"
 	@touch "$$@"
 endef
 $(foreach core,$(CORES),$(eval $(call core_venv_rule,$(core))))
@@ -179,10 +182,21 @@ format: $(STAMP)  ## Fix what ruff can and reformat with black.
 
 # Every step runs, and every target within it (--keep-going), so that one run reports every problem;
 # the environments come first since nothing works without them. The last line sums up pytest's results.
-TEST_STEPS := venv collection-tree pytest sanity units lint
+TEST_STEPS := venv collection-tree pytest pytest-oldest sanity units lint
+# Every test that runs ansible-playbook, again with the oldest core: its ansible-playbook runs the playbooks
+# and its Python runs the modules (support/playbook.py reads OCIREG_TEST_ANSIBLE_PYTHON).
+PLAYBOOK_TESTS = $(shell grep -l 'playbook' tests/functional/test_*.py)
+PYTEST_OLDEST_JUNIT := build/pytest-oldest-junit.xml
+
+.PHONY: pytest-oldest
+pytest-oldest: $(STAMP) $(call core_stamp,$(OLDEST_CORE)) collection-link  ## The playbook tests again, on the oldest core.
+	@rm -f "$(PYTEST_OLDEST_JUNIT)"
+	PYTHONPATH="$(PYTEST_COLLECTIONS)" OCIREG_TEST_ANSIBLE_PYTHON="$(abspath $(call core_venv,$(OLDEST_CORE)))/bin/python" \
+	  "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) --junitxml="$(PYTEST_OLDEST_JUNIT)" $(PLAYBOOK_TESTS)
+
 .PHONY: test
-test:  ## Everything CI runs: venv, collection-tree, pytest, sanity, units, lint.
-	@mkdir -p build && : > "$(TIMINGS)" && rm -f "$(PYTEST_JUNIT)"; failed=(); \
+test:  ## Everything CI runs: venv, collection-tree, pytest (and pytest-oldest), sanity, units, lint.
+	@mkdir -p build && : > "$(TIMINGS)" && rm -f "$(PYTEST_JUNIT)" "$(PYTEST_OLDEST_JUNIT)"; failed=(); \
 	for step in $(TEST_STEPS); do \
 	  started=$$(date +%s); \
 	  if $(MAKE) --no-print-directory --keep-going $$step; then status=ok; else status=FAILED; failed+=("$$step"); fi; \
@@ -192,6 +206,8 @@ test:  ## Everything CI runs: venv, collection-tree, pytest, sanity, units, lint
 	echo "--- make test: step, result, seconds"; column -t "$(TIMINGS)" 2>/dev/null || cat "$(TIMINGS)"; \
 	if (($${#failed[@]})); then echo "make test: failed: $${failed[*]}"; fi; \
 	if [[ -f "$(PYTEST_JUNIT)" ]]; then "$(VENV)/bin/python" .ci/junit_summary.py "$(PYTEST_JUNIT)"; fi; \
+	if [[ -f "$(PYTEST_OLDEST_JUNIT)" ]]; then \
+	  "$(VENV)/bin/python" .ci/junit_summary.py "$(PYTEST_OLDEST_JUNIT)" "pytest on ansible-core $(OLDEST_CORE)"; fi; \
 	exit $$(( $${#failed[@]} > 0 ))
 
 # --- demo, changelog, packaging ----------------------------------------------------------------------

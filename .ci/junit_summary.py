@@ -1,6 +1,7 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Print pytest's totals from its JUnit XML report as one closing line: `pytest: N passed, N failed, N skipped`.
+"""Print pytest's totals from its JUnit XML report as one closing line: `pytest: N passed, N failed, N skipped`
+(or LABEL instead of `pytest`, when a second argument gives one).
 
 `make test` ends with the linters, so pytest's own summary line is far up the log; this repeats it last.
 """
@@ -19,7 +20,8 @@ def main() -> None:
     }
     failed = totals["failures"] + totals["errors"]
     passed = totals["tests"] - failed - totals["skipped"]
-    print("pytest: %d passed, %d failed, %d skipped" % (passed, failed, totals["skipped"]))
+    label = sys.argv[2] if len(sys.argv) > 2 else "pytest"
+    print("%s: %d passed, %d failed, %d skipped" % (label, passed, failed, totals["skipped"]))
 
 
 if __name__ == "__main__":

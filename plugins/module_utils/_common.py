@@ -11,6 +11,7 @@ module builds its ``AnsibleModule`` with :func:`registry_module` and wraps its w
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,12 +43,54 @@ def connection_argument_spec() -> dict[str, Any]:
     }
 
 
+# How ansible-core before 2.19 words an option value it cannot convert, without the value itself:
+# "argument 'concurrency' is of type <class 'str'> and we were unable to convert to int: <class 'str'> cannot be
+# converted to an int". 2.19 and later name the value, and do not match.
+_UNCONVERTIBLE = re.compile(
+    r"argument '(?P<name>[^']+)' is of type <class '[^']+'>(?: found in '(?P<context>[^']+)'\.)?"
+    r" and we were unable to convert to "
+)
+_SHOWN_VALUE_CHARS = 80
+
+
+class _RegistryModule(AnsibleModule):
+    """``AnsibleModule`` whose messages about an option value it cannot convert name the value, on every core."""
+
+    def fail_json(self, msg: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return super().fail_json(msg=_name_the_value(msg, self.params, self.argument_spec), **kwargs)
+
+
+def _name_the_value(msg: Any, params: Any, spec: dict[str, Any]) -> Any:
+    match = _UNCONVERTIBLE.search(msg) if isinstance(msg, str) else None
+    if match is None or not isinstance(params, dict):
+        return msg
+    path = [part.strip() for part in (match.group("context") or "").split("->") if part.strip()]
+    path.append(match.group("name"))
+    level: Any = spec
+    for option in path:
+        option_spec = level.get(option) if isinstance(level, dict) else None
+        if not isinstance(option_spec, dict) or option_spec.get("no_log"):
+            return msg  # never echo anything given under a secret option, nor guess through aliases
+        level = option_spec.get("options")
+    value: Any = params
+    for option in path:
+        if not isinstance(value, dict) or option not in value:
+            return msg
+        value = value[option]
+    if not isinstance(value, (str, int, float, bool)):
+        return msg
+    shown = repr(value)
+    if len(shown) > _SHOWN_VALUE_CHARS:
+        shown = shown[: _SHOWN_VALUE_CHARS - 3] + "..."
+    return "%s; got %s" % (msg, shown)
+
+
 def registry_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
     """An ``AnsibleModule`` with the shared options added and ``requests`` checked."""
     spec = connection_argument_spec()
     spec.update(argument_spec)
     required_by = dict(kwargs.pop("required_by", {}), client_key="client_cert")
-    module = AnsibleModule(argument_spec=spec, required_by=required_by, **kwargs)
+    module = _RegistryModule(argument_spec=spec, required_by=required_by, **kwargs)
     _reveal_user_names(module)
     if REQUESTS_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
