@@ -207,7 +207,7 @@ class RegistryClient:
             with response:
                 return response, _read_limited(response, MAX_MANIFEST_BYTES, action, self.registry)
 
-        response, raw = self._fetch_again_if_cut(fetch)
+        response, raw = self.fetch_again_if_cut(fetch)
         algorithm = reference.split(":", 1)[0] if _is_digest(reference) else "sha256"
         digest = compute_digest(raw, algorithm)
         if _is_digest(reference) and digest != reference:
@@ -311,7 +311,7 @@ class RegistryClient:
 
         Nothing has been handed on before the whole blob is in and verified, so a download that breaks off or
         arrives corrupt is simply fetched again from its start, up to ``retries`` times."""
-        data = self._fetch_again_if_cut(lambda: self._read_whole_blob(repository, digest), corrupt_too=True)
+        data = self.fetch_again_if_cut(lambda: self._read_whole_blob(repository, digest), corrupt_too=True)
         if len(data) > limit:
             raise RegistryResponseError(
                 "Blob %s@%s on registry %s is larger than %d bytes" % (repository, digest, self.registry, limit),
@@ -324,9 +324,9 @@ class RegistryClient:
         with self.open_blob(repository, digest) as reader:
             return b"".join(reader.chunks())
 
-    def _fetch_again_if_cut(self, fetch: Callable[[], T], *, corrupt_too: bool = False) -> T:
-        """Run ``fetch`` again, from a fresh GET, when the body it reads into memory breaks off (or, with
-        ``corrupt_too``, arrives corrupt), up to ``retries`` times. Safe because nothing has been handed on yet."""
+    def fetch_again_if_cut(self, fetch: Callable[[], T], *, corrupt_too: bool = False) -> T:
+        """Run ``fetch`` again, from fresh GETs, when a body it reads breaks off (or, with ``corrupt_too``, arrives
+        corrupt), up to ``retries`` times. Only for a ``fetch`` that hands nothing on before it has read it all."""
         again: tuple[type[Exception], ...] = (
             (InterruptedDownloadError, DigestMismatchError) if corrupt_too else (InterruptedDownloadError,)
         )

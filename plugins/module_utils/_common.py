@@ -67,16 +67,14 @@ def _name_the_value(msg: Any, params: Any, spec: dict[str, Any]) -> Any:
     path = [part.strip() for part in (match.group("context") or "").split("->") if part.strip()]
     path.append(match.group("name"))
     level: Any = spec
+    value: Any = params
     for option in path:
         option_spec = level.get(option) if isinstance(level, dict) else None
         if not isinstance(option_spec, dict) or option_spec.get("no_log"):
             return msg  # never echo anything given under a secret option, nor guess through aliases
-        level = option_spec.get("options")
-    value: Any = params
-    for option in path:
         if not isinstance(value, dict) or option not in value:
             return msg
-        value = value[option]
+        level, value = option_spec.get("options"), value[option]
     if not isinstance(value, (str, int, float, bool)):
         return msg
     shown = repr(value)

@@ -18,9 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import InterruptedDownloadError, RegistryClient
+from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    DigestMismatchError,
     NotFoundError,
     RegistryResponseError,
 )
@@ -198,20 +197,9 @@ class ImageInspector:
         self, repository: str, resolved: ResolvedImage, paths: Iterable[str], max_file_size: int
     ) -> dict[str, dict]:
         sources = self.layer_sources(repository, resolved)
-        return self._read_again_if_cut(lambda: read_paths(sources, list(paths), max_file_size))
-
-    def _read_again_if_cut(self, read: Callable[[], T]) -> T:
-        """``read()`` downloads blobs from their start; when a download breaks off or arrives corrupt, all of
-        ``read()`` runs again (fresh GETs, nothing half-read kept), up to ``retries`` times."""
-        failures = 0
-        while True:
-            try:
-                return read()
-            except (InterruptedDownloadError, DigestMismatchError):
-                failures += 1
-                if failures > self.client.transport.options.retries:
-                    raise
-                self.client.transport.backoff.wait(failures, None)
+        # read_paths() downloads every layer from its start: when one breaks off or arrives corrupt, all of it
+        # runs again (fresh GETs, nothing half-read kept).
+        return self.client.fetch_again_if_cut(lambda: read_paths(sources, list(paths), max_file_size), corrupt_too=True)
 
 
 def _is_image_config(media_type: str) -> bool:
