@@ -150,11 +150,11 @@ def blob_sizes(image: Image) -> dict[str, int]:
 
 def timed_engine(src: str, dest: str) -> float:
     """The copy engine alone, in this process: registry_image without Ansible around it."""
-    from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
-    from ansible_collections.ocireg.registry.plugins.module_utils._copy import copy_image
-    from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
-    from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_reference
-    from ansible_collections.ocireg.registry.plugins.module_utils._transport import ConnectionOptions
+    from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
+    from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_reference
+    from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import RegistryClients
+    from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
+    from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import ConnectionOptions
 
     clients = RegistryClients(CredentialResolver(environ={}), ConnectionOptions(pool_size=18))
     started = time.monotonic()

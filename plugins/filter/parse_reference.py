@@ -115,9 +115,7 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidReferenceError
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
-    parse_reference as _parse_reference,
-)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_reference as _parse_reference
 
 
 def parse_reference(value, default_tag="latest"):

@@ -137,18 +137,18 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import parse_manifest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_index
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
     format_platform,
-    is_index,
-    parse_manifest,
     parse_platform,
     select_platform,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference, parse_reference
-from ansible_collections.ocireg.registry.plugins.module_utils._transport import ConnectionOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, parse_reference
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import RegistryClients
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import ConnectionOptions
 
 
 class LookupModule(LookupBase):

@@ -17,14 +17,14 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
-from ansible_collections.ocireg.registry.plugins.module_utils._transport import (
-    REQUESTS_IMPORT_ERROR,
-    ConnectionOptions,
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import (
+    RegistryClients,
+    connection_options,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import REQUESTS_IMPORT_ERROR
 
 
 def connection_argument_spec() -> dict[str, Any]:
@@ -120,18 +120,6 @@ def _reveal_user_names(module: AnsibleModule) -> None:
         name = entry.get("username")
         if isinstance(name, str) and name not in secrets:
             module.no_log_values.discard(name)
-
-
-def connection_options(params: dict[str, Any], pool_size: int = 16) -> ConnectionOptions:
-    return ConnectionOptions(
-        validate_certs=params["validate_certs"],
-        ca_path=params["ca_path"],
-        client_cert=params["client_cert"],
-        client_key=params["client_key"],
-        timeout=params["timeout"],
-        retries=params["retries"],
-        pool_size=pool_size,
-    )
 
 
 def registry_clients(params: dict[str, Any], primary: Reference | str | None, pool_size: int = 16) -> RegistryClients:

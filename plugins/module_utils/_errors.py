@@ -1,10 +1,10 @@
 # Private module_utils of ocireg.registry: not a public API, may change without notice.
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Typed exceptions raised by the registry client.
+"""Every exception the client raises, and how a registry's error answer becomes one.
 
-Every expected failure is one of these, carrying a message a user can act on. Modules catch
-:class:`RegistryError` once and turn it into ``fail_json``; nothing here ever carries a secret.
+Every expected failure is a :class:`RegistryError` carrying a message a user can act on. Modules catch it
+once (``_common.registry_errors``) and turn it into ``fail_json``; nothing here ever carries a secret.
 """
 
 from __future__ import annotations
@@ -104,7 +104,6 @@ _ERROR_CODES: dict[str, tuple[type[RegistryError], str]] = {
     "PAGINATION_NUMBER_INVALID": (RegistryResponseError, "invalid number of results requested"),
     "RANGE_INVALID": (RegistryResponseError, "invalid content range"),
 }
-
 _STATUS_CLASSES: dict[int, type[RegistryError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
@@ -163,3 +162,16 @@ def error_from_response(
 def _explain(code: str, registry_message: str) -> str:
     explanation = registry_message or _ERROR_CODES.get(code, (RegistryResponseError, ""))[1]
     return "%s (%s)" % (code, explanation) if explanation else code
+
+
+class TagOverwriteError(RegistryError):
+    """``overwrite: false`` and a tag already points at another digest."""
+
+
+class InterruptedDownloadError(TransportError):
+    """A blob download that broke off mid-body. Connecting was already retried; reading the blob again from its
+    start (a fresh GET) is the caller's call, as only the caller knows what it did with the bytes so far."""
+
+
+class HelperExecutionError(Exception):
+    """A credential helper exists but could not be executed (``run_command`` may raise it)."""

@@ -223,16 +223,17 @@ from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_errors,
     registry_module,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import CopyStats, transfer
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import parse_platform
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference
-from ansible_collections.ocireg.registry.plugins.module_utils._stores import (
+from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import transfer
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import CopyStats
+from ansible_collections.ocireg.registry.plugins.module_utils._image.stores import (
     local_file_errors,
     open_destination,
     open_source,
-    parse_location,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.location import parse_location
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import parse_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 
 MAX_JOBS = 64
 PLATFORMS_FORM = "'all' or a list of platforms such as [linux/amd64, linux/arm64/v8]"

@@ -330,12 +330,12 @@ files:
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_clients,
     registry_errors,
     registry_module,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import map_concurrently
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -344,19 +344,16 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._filesystem import validate_paths
-from ansible_collections.ocireg.registry.plugins.module_utils._image_details import (
-    ImageInspector,
-    image_details,
-    map_concurrently,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import format_platform, parse_platform
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import format_platform, parse_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
     Reference,
     parse_reference,
     parse_registry,
     parse_repository,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import ImageInspector, image_details
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import validate_paths
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
 MAX_CONCURRENCY = 64
 # Errors that make one tag impossible to describe without saying anything about the others.

@@ -210,12 +210,12 @@ import datetime
 import json
 import threading
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_clients,
     registry_errors,
     registry_module,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import map_concurrently
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
@@ -223,28 +223,27 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._image_details import (
-    IMAGE_CONFIG_MEDIA_TYPES,
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
     MAX_CONFIG_BYTES,
-    map_concurrently,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
-    MANIFEST_MEDIA_TYPES,
-    is_index,
+    Descriptor,
     parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_repository
-from ansible_collections.ocireg.registry.plugins.module_utils._retention import (
-    UTC,
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
+    IMAGE_CONFIG_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
+    is_index,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_repository
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import UTC, parse_created
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import (
     DeletionPlan,
     RetentionPolicy,
     TaggedImage,
     decide,
-    parse_created,
     plan_deletions,
     tag_set_diff,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._tagging import remove_tag
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import remove_tag
 
 MAX_CONCURRENCY = 64
 CREATED_ANNOTATION = "org.opencontainers.image.created"
@@ -344,7 +343,7 @@ class RepositoryManager:
         except NotFoundError:
             return None
         self._remember(fetched)
-        return Descriptor(fetched.digest, fetched.media_type, fetched.size)
+        return Descriptor(media_type=fetched.media_type, digest=fetched.digest, size=fetched.size)
 
     def _remember(self, fetched):
         try:

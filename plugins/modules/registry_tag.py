@@ -185,13 +185,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_errors,
     registry_module,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import copy_image
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    InvalidInputError,
-    NotFoundError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_repository
-from ansible_collections.ocireg.registry.plugins.module_utils._tagging import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, NotFoundError
+from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_repository
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import (
     TagChange,
     check_overwrite,
     common_digest,

@@ -19,8 +19,8 @@ from support.registry import RegistryServer
 from support.seed import seed_many
 from support.skopeo import Skopeo
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, UnsupportedError
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
 
 PLATFORMS = ["linux/amd64", "linux/arm64"]
 MISSING_DIGEST = "sha256:" + "0" * 64
@@ -146,7 +146,9 @@ def test_manifests_by_tag_and_by_digest(
     child = client.get_manifest(unique_repo, arm)
     assert (child.digest, child.media_type) == (arm, OCI_MANIFEST)
     assert child.raw == sk.manifest(f"{unique_repo}@{arm}")
-    assert client.head_manifest(unique_repo, arm) == Descriptor(arm, OCI_MANIFEST, len(child.raw))
+    assert client.head_manifest(unique_repo, arm) == Descriptor(
+        media_type=OCI_MANIFEST, digest=arm, size=len(child.raw)
+    )
     assert client.head_manifest(unique_repo, "missing") is None
     assert client.head_manifest(unique_repo, MISSING_DIGEST) is None
     with pytest.raises(NotFoundError, match=f"{unique_repo}@{MISSING_DIGEST}"):

@@ -20,10 +20,7 @@ from support.registry import RegistryServer
 from support.skopeo import Skopeo
 from support.tokenissuer import TokenIssuer
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    AuthenticationError,
-    PermissionDeniedError,
-)
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import AuthenticationError, PermissionDeniedError
 
 BLOB = b"a small blob for auth tests\n"
 

@@ -16,13 +16,14 @@ from support.images import Image, read_blob
 from support.registry import RegistryServer
 from support.skopeo import Skopeo
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import Descriptor, RegistryClient
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     RegistryError,
     RegistryResponseError,
     TransportError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
 BLOB = b"a blob for retry tests\n" * 1000
 
@@ -77,7 +78,9 @@ def _get_manifest(client: RegistryClient, repo: str, image: Image) -> tuple[obje
 
 
 def _head_manifest(client: RegistryClient, repo: str, image: Image) -> tuple[object, object]:
-    return client.head_manifest(repo, "v1"), Descriptor(image.digest, image.media_type, image.size)
+    return client.head_manifest(repo, "v1"), Descriptor(
+        media_type=image.media_type, digest=image.digest, size=image.size
+    )
 
 
 def _get_blob(client: RegistryClient, repo: str, image: Image) -> tuple[object, object]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
-from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_reference
-from ansible_collections.ocireg.registry.plugins.module_utils._transport import ConnectionOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_reference
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import RegistryClients
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import ConnectionOptions
 
 from .registry import RegistryServer
 

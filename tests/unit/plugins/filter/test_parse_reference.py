@@ -17,7 +17,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ocireg.registry.plugins.filter import parse_reference as plugin
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_reference
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_reference
 
 SHA256 = "sha256:" + "0123456789abcdef" * 4
 

@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils._challenge import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.challenge import (
     Challenge,
     Scope,
     format_scope,
@@ -16,7 +17,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._challenge import 
     parse_scope,
     parse_www_authenticate,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
 
 HUB = (
     'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'

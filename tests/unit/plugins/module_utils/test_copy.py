@@ -11,36 +11,39 @@ import types
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils import _copy
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
-    BlobStream,
-    ImageDestination,
-    ImageSource,
-    RegistryDestination,
-    transfer,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
     NotFoundError,
+    PermanentTransportError,
     PermissionDeniedError,
     RegistryResponseError,
     TransportError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+from ansible_collections.ocireg.registry.plugins.module_utils._image import registry_store
+from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import transfer
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
+    BlobStream,
+    ImageDestination,
+    ImageSource,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.registry_store import (
+    FALLBACK_CHUNK_BYTES,
+    RegistryDestination,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor, parse_manifest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     DOCKER_FOREIGN_LAYER,
     DOCKER_SCHEMA1_SIGNED_MANIFEST,
     OCI_CONFIG,
     OCI_INDEX,
     OCI_LAYER_TAR_GZIP,
     OCI_MANIFEST,
-    Descriptor,
-    DigestVerifier,
     is_foreign_layer,
-    parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._retry import PermanentTransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 
 def digest(data: bytes) -> str:
@@ -493,7 +496,7 @@ class FakeClient:
 
 
 def registry_dest(client: FakeClient) -> RegistryDestination:
-    from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_reference
+    from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_reference
 
     return RegistryDestination(client, parse_reference("127.0.0.1:5000/team/dest:v1"))
 
@@ -507,7 +510,7 @@ def blob_source(size: int) -> tuple[MemorySource, Descriptor]:
 
 
 def test_small_blobs_go_as_one_put_and_large_ones_as_a_patch(monkeypatch):
-    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 100)
+    monkeypatch.setattr(registry_store, "MONOLITHIC_BLOB_BYTES", 100)
     client = FakeClient()
     for size in (100, 101):
         source, descriptor = blob_source(size)
@@ -517,7 +520,7 @@ def test_small_blobs_go_as_one_put_and_large_ones_as_a_patch(monkeypatch):
 
 
 def test_an_interrupted_upload_starts_again_from_a_fresh_session(monkeypatch):
-    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 10)
+    monkeypatch.setattr(registry_store, "MONOLITHIC_BLOB_BYTES", 10)
     client = FakeClient(failures=[TransportError("connection reset"), RegistryResponseError("x", status=503)])
     source, descriptor = blob_source(1000)
 
@@ -529,10 +532,10 @@ def test_an_interrupted_upload_starts_again_from_a_fresh_session(monkeypatch):
 
 
 def test_transient_errors():
-    assert _copy.is_transient(TransportError("reset"))
-    assert _copy.is_transient(RegistryResponseError("gone", status=404, codes=["BLOB_UPLOAD_UNKNOWN"]))
-    assert not _copy.is_transient(PermanentTransportError("certificate verify failed"))
-    assert not _copy.is_transient(PermissionDeniedError("denied", status=403))
+    assert is_transient(TransportError("reset"))
+    assert is_transient(RegistryResponseError("gone", status=404, codes=["BLOB_UPLOAD_UNKNOWN"]))
+    assert not is_transient(PermanentTransportError("certificate verify failed"))
+    assert not is_transient(PermissionDeniedError("denied", status=403))
 
 
 def test_restarts_stop_after_the_retries_option():
@@ -544,7 +547,7 @@ def test_restarts_stop_after_the_retries_option():
 
 
 def test_a_corrupt_source_is_not_retried_but_a_mangled_upload_is(monkeypatch):
-    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 10)
+    monkeypatch.setattr(registry_store, "MONOLITHIC_BLOB_BYTES", 10)
     source, descriptor = blob_source(1000)
     source.corrupt = {descriptor.digest}
     client = FakeClient()
@@ -559,7 +562,7 @@ def test_a_corrupt_source_is_not_retried_but_a_mangled_upload_is(monkeypatch):
 
 
 def test_registries_that_refuse_a_streamed_patch_get_sized_chunks(monkeypatch):
-    monkeypatch.setattr(_copy, "MONOLITHIC_BLOB_BYTES", 10)
+    monkeypatch.setattr(registry_store, "MONOLITHIC_BLOB_BYTES", 10)
     client = FakeClient(failures=[RegistryResponseError("range", status=416, codes=["RANGE_INVALID"])])
     source, descriptor = blob_source(1000)
     dest = registry_dest(client)
@@ -567,14 +570,14 @@ def test_registries_that_refuse_a_streamed_patch_get_sized_chunks(monkeypatch):
     dest.write_blob(descriptor, source)
     dest.write_blob(descriptor, source)
 
-    assert [call[2] for call in client.calls] == [None, _copy.FALLBACK_CHUNK_BYTES, _copy.FALLBACK_CHUNK_BYTES]
+    assert [call[2] for call in client.calls] == [None, FALLBACK_CHUNK_BYTES, FALLBACK_CHUNK_BYTES]
 
 
 def test_registries_that_refuse_a_monolithic_put_get_sized_chunks():
     client = FakeClient(failures=[RegistryResponseError("too large", status=413)])
     source, descriptor = blob_source(1000)
     registry_dest(client).write_blob(descriptor, source)
-    assert [(call[0], call[2]) for call in client.calls] == [("put", None), ("patch", _copy.FALLBACK_CHUNK_BYTES)]
+    assert [(call[0], call[2]) for call in client.calls] == [("put", None), ("patch", FALLBACK_CHUNK_BYTES)]
 
 
 @pytest.mark.parametrize(
@@ -595,7 +598,7 @@ def test_mount_outcomes(mount, expected):
 
 
 def test_a_dest_digest_must_be_the_copied_digest():
-    from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_reference
+    from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_reference
 
     store = Store()
     top = store.image("linux/amd64", [b"layer"])

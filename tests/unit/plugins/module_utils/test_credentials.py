@@ -16,13 +16,13 @@ import threading
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils import _credentials
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import CredentialsError, InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._registry import credentials as _credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import (
     CredentialResolver,
     Credentials,
     split_registry_key,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import CredentialsError, InvalidInputError
 
 SECRET = "s3cr3t-PASSWORD-9f1c"
 TOKEN = "tok-REGISTRY-7d2e"

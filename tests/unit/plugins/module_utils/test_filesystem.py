@@ -14,12 +14,18 @@ import tarfile
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils import _filesystem as fs
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
     RegistryResponseError,
     UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import (
+    ChunkStream,
+    LayerSource,
+    normalize_path,
+    read_paths,
+    validate_paths,
 )
 
 # A layer is a list of (name, spec): spec is bytes (file), "dir", ("symlink", target), ("hardlink", target),
@@ -62,7 +68,7 @@ def zstd_raw_frame(data: bytes) -> bytes:
     return bytes(frame)
 
 
-def source(blob: bytes, name: str = "layer", digest: str | None = None, opened: list | None = None) -> fs.LayerSource:
+def source(blob: bytes, name: str = "layer", digest: str | None = None, opened: list | None = None) -> LayerSource:
     """A LayerSource whose stream verifies the digest at its end, like the registry client's BlobReader."""
     expected = digest or "sha256:" + hashlib.sha256(blob).hexdigest()
 
@@ -75,10 +81,10 @@ def source(blob: bytes, name: str = "layer", digest: str | None = None, opened: 
         if "sha256:" + hasher.hexdigest() != expected:
             raise DigestMismatchError("blob %s is corrupt" % expected)
 
-    def opener() -> fs.ChunkStream:
+    def opener() -> ChunkStream:
         if opened is not None:
             opened.append(name)
-        return fs.ChunkStream(chunks())
+        return ChunkStream(chunks())
 
     return (name, opener)
 
@@ -89,7 +95,7 @@ def gz(data: bytes) -> bytes:
 
 def read(layers: list[list], paths: list[str], max_file_size: int = 1024 * 1024, compress=gz) -> dict:
     sources = [source(compress(tar_bytes(layer)), "layer %d" % i) for i, layer in enumerate(layers)]
-    return fs.read_paths(sources, paths, max_file_size)
+    return read_paths(sources, paths, max_file_size)
 
 
 def names(entry: dict) -> list[str]:
@@ -195,7 +201,7 @@ def test_symlinks_are_followed_inside_the_image_and_content_is_read_from_their_l
     sources = [
         source(gz(tar_bytes(layer)), "layer %d" % i, opened=opened) for i, layer in enumerate([BASE, middle, top])
     ]
-    files = fs.read_paths(sources, ["/etc/os-release", "/lib/os-release", "/etc/abs-link", "/etc/dangling", "/lib"])
+    files = read_paths(sources, ["/etc/os-release", "/lib/os-release", "/etc/abs-link", "/etc/dangling", "/lib"])
     for path in ("/etc/os-release", "/lib/os-release", "/etc/abs-link"):
         assert files[path]["path"] == "/usr/lib/os-release"
         assert files[path]["content"] == "ID=test\n"
@@ -269,18 +275,18 @@ def test_zstd_layers_fail_clearly_without_the_library(monkeypatch: pytest.Monkey
 def test_every_layer_is_read_to_its_end_so_a_corrupt_blob_is_caught() -> None:
     blob = gz(tar_bytes(BASE))
     with pytest.raises(DigestMismatchError, match="corrupt"):
-        fs.read_paths([source(blob, digest="sha256:" + "0" * 64)], ["/etc/app.conf"])
+        read_paths([source(blob, digest="sha256:" + "0" * 64)], ["/etc/app.conf"])
 
 
 def test_garbage_layers_fail_with_the_layer_named() -> None:
     with pytest.raises(RegistryResponseError, match="broken layer is not a valid"):
-        fs.read_paths([source(b"\x1f\x8b" + b"garbage" * 100, "broken layer")], ["/x"])
+        read_paths([source(b"\x1f\x8b" + b"garbage" * 100, "broken layer")], ["/x"])
     with pytest.raises(RegistryResponseError, match="broken layer is not a valid"):
-        fs.read_paths([source(gz(b"not a tar at all" * 100), "broken layer")], ["/x"])
+        read_paths([source(gz(b"not a tar at all" * 100), "broken layer")], ["/x"])
 
 
 def test_chunk_stream_reads_across_chunks() -> None:
-    stream = io.BufferedReader(fs.ChunkStream([b"ab", b"", b"cde", b"f"]))
+    stream = io.BufferedReader(ChunkStream([b"ab", b"", b"cde", b"f"]))
     assert stream.read(4) == b"abcd"
     assert stream.read() == b"ef"
     assert stream.read() == b""
@@ -291,10 +297,10 @@ def test_chunk_stream_reads_across_chunks() -> None:
     [("", "/"), ("/", "/"), ("etc", "/etc"), ("/etc/", "/etc"), ("//etc//x/../y", "/etc/y"), ("/../..", "/")],
 )
 def test_normalize_path(path: str, expected: str) -> None:
-    assert fs.normalize_path(path) == expected
+    assert normalize_path(path) == expected
 
 
 @pytest.mark.parametrize("paths", ["/etc", ["/etc", ""], ["/etc", 3], ["a\x00b"]])
 def test_validate_paths_names_the_bad_value(paths: object) -> None:
     with pytest.raises(InvalidInputError, match="paths"):
-        fs.validate_paths(paths)
+        validate_paths(paths)

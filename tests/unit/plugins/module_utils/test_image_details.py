@@ -11,10 +11,16 @@ import time
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils import _image_details as details
-from ansible_collections.ocireg.registry.plugins.module_utils import _manifest as m
-from ansible_collections.ocireg.registry.plugins.module_utils._api import FetchedManifest
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import OnceCache, map_concurrently
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, RegistryResponseError
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER_TAR_GZIP,
+    OCI_MANIFEST,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import ImageInspector, image_details
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import FetchedManifest
 
 
 def sha(data: bytes) -> str:
@@ -52,14 +58,14 @@ class Store:
         layer_blobs = [("layer %s %d" % (platform, i)).encode() * 10 for i in range(layers)]
         manifest = {
             "schemaVersion": 2,
-            "mediaType": m.OCI_MANIFEST,
-            "config": {"mediaType": m.OCI_CONFIG, "digest": sha(config_bytes), "size": len(config_bytes)},
-            "layers": [{"mediaType": m.OCI_LAYER_TAR_GZIP, "digest": sha(b), "size": len(b)} for b in layer_blobs],
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": sha(config_bytes), "size": len(config_bytes)},
+            "layers": [{"mediaType": OCI_LAYER_TAR_GZIP, "digest": sha(b), "size": len(b)} for b in layer_blobs],
         }
         raw = dumps(manifest)
-        self.manifests[sha(raw)] = (raw, m.OCI_MANIFEST)
+        self.manifests[sha(raw)] = (raw, OCI_MANIFEST)
         for tag in tags:
-            self.manifests[tag] = (raw, m.OCI_MANIFEST)
+            self.manifests[tag] = (raw, OCI_MANIFEST)
         return sha(raw), raw
 
     def add_index(self, children: dict[str, tuple[str, bytes]], tags=()) -> tuple[str, bytes]:
@@ -69,13 +75,11 @@ class Store:
             entry_platform = {"os": os_name, "architecture": architecture}
             if variant:
                 entry_platform["variant"] = variant[0]
-            entries.append(
-                {"mediaType": m.OCI_MANIFEST, "digest": digest, "size": len(raw), "platform": entry_platform}
-            )
-        raw = dumps({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": entries})
-        self.manifests[sha(raw)] = (raw, m.OCI_INDEX)
+            entries.append({"mediaType": OCI_MANIFEST, "digest": digest, "size": len(raw), "platform": entry_platform})
+        raw = dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        self.manifests[sha(raw)] = (raw, OCI_INDEX)
         for tag in tags:
-            self.manifests[tag] = (raw, m.OCI_INDEX)
+            self.manifests[tag] = (raw, OCI_INDEX)
         return sha(raw), raw
 
     def get_manifest(self, repository: str, reference: str) -> FetchedManifest:
@@ -99,16 +103,16 @@ class Store:
 def test_single_image_details() -> None:
     store = Store()
     digest, raw = store.add_image("linux/arm64/v8", labels={"a": "b"}, layers=3, tags=["v1"])
-    inspector = details.ImageInspector(store, "linux/amd64")
+    inspector = ImageInspector(store, "linux/amd64")
 
-    result = details.image_details("registry.test/app", "v1", inspector.resolve("app", "v1"))
+    result = image_details("registry.test/app", "v1", inspector.resolve("app", "v1"))
 
     manifest = json.loads(raw)
     assert result == {
         "name": "registry.test/app",
         "tag": "v1",
         "digest": digest,
-        "media_type": m.OCI_MANIFEST,
+        "media_type": OCI_MANIFEST,
         "size": len(raw) + manifest["config"]["size"] + sum(layer["size"] for layer in manifest["layers"]),
         "created": "2024-02-03T04:05:06Z",
         "labels": {"a": "b"},
@@ -116,7 +120,7 @@ def test_single_image_details() -> None:
         "os": "linux",
         "variant": "v8",
         "layers": [
-            {"digest": layer["digest"], "size": layer["size"], "media_type": m.OCI_LAYER_TAR_GZIP}
+            {"digest": layer["digest"], "size": layer["size"], "media_type": OCI_LAYER_TAR_GZIP}
             for layer in manifest["layers"]
         ],
         "history": [{"created_by": "step %d" % i} for i in range(3)],
@@ -132,12 +136,12 @@ def test_index_details_describe_the_index_and_the_selected_platform() -> None:
     arm64 = store.add_image("linux/arm64/v8", labels={"arch": "arm64"}, layers=1)
     index_digest, index_raw = store.add_index({"linux/amd64": amd64, "linux/arm64/v8": arm64}, tags=["multi"])
 
-    resolved = details.ImageInspector(store, "linux/arm64").resolve("app", "multi")
-    result = details.image_details("registry.test/app", "multi", resolved)
+    resolved = ImageInspector(store, "linux/arm64").resolve("app", "multi")
+    result = image_details("registry.test/app", "multi", resolved)
 
     arm_manifest = json.loads(arm64[1])
     assert result["digest"] == index_digest
-    assert result["media_type"] == m.OCI_INDEX
+    assert result["media_type"] == OCI_INDEX
     assert result["labels"] == {"arch": "arm64"}
     assert (result["architecture"], result["variant"]) == ("arm64", "v8")
     assert result["size"] == len(index_raw) + len(arm64[1]) + arm_manifest["config"]["size"] + sum(
@@ -157,10 +161,10 @@ def test_index_without_the_platform_still_describes_the_index() -> None:
     store = Store()
     arm64 = store.add_image("linux/arm64")
     index_digest, index_raw = store.add_index({"linux/arm64": arm64}, tags=["arm-only"])
-    inspector = details.ImageInspector(store, "linux/amd64")
+    inspector = ImageInspector(store, "linux/amd64")
 
     resolved = inspector.resolve("app", "arm-only")
-    result = details.image_details("registry.test/app", "arm-only", resolved)
+    result = image_details("registry.test/app", "arm-only", resolved)
 
     assert (result["digest"], result["size"], result["platform"]) == (index_digest, len(index_raw), None)
     assert (result["layers"], result["history"], result["labels"], result["architecture"]) == ([], [], {}, None)
@@ -177,19 +181,19 @@ def test_an_index_whose_platform_manifest_is_missing_is_broken_not_absent() -> N
     del store.manifests[amd64[0]]
 
     with pytest.raises(RegistryResponseError, match="is incomplete: manifest unknown"):
-        details.ImageInspector(store, "linux/amd64").resolve("app", "broken")
+        ImageInspector(store, "linux/amd64").resolve("app", "broken")
     with pytest.raises(NotFoundError):
-        details.ImageInspector(store, "linux/amd64").resolve("app", "no-such-tag")
+        ImageInspector(store, "linux/amd64").resolve("app", "no-such-tag")
 
 
 def test_configs_and_platform_manifests_are_fetched_once_across_tags_and_threads() -> None:
     store = Store()
     amd64 = store.add_image("linux/amd64", tags=["a", "b", "c"])
     store.add_index({"linux/amd64": amd64}, tags=["i1", "i2"])
-    inspector = details.ImageInspector(store, "linux/amd64")
+    inspector = ImageInspector(store, "linux/amd64")
     tags = ["a", "b", "c", "i1", "i2"] * 4
 
-    results = details.map_concurrently(lambda tag: inspector.resolve("app", tag), tags, workers=8)
+    results = map_concurrently(lambda tag: inspector.resolve("app", tag), tags, workers=8)
 
     assert [r.image.digest for r in results] == [amd64[0]] * len(tags)
     config_reads = [r for r in store.requests if r[0] == "blob"]
@@ -207,14 +211,14 @@ def test_artifacts_with_another_config_type_are_not_read_as_image_configs() -> N
     raw = dumps(
         {
             "schemaVersion": 2,
-            "mediaType": m.OCI_MANIFEST,
+            "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": sha(config), "size": 14},
             "layers": [],
         }
     )
-    store.manifests["chart"] = (raw, m.OCI_MANIFEST)
+    store.manifests["chart"] = (raw, OCI_MANIFEST)
 
-    result = details.image_details("r/app", "chart", details.ImageInspector(store, "linux/amd64").resolve("a", "chart"))
+    result = image_details("r/app", "chart", ImageInspector(store, "linux/amd64").resolve("a", "chart"))
 
     assert (result["created"], result["os"], result["labels"]) == (None, None, {})
     assert result["size"] == len(raw) + 14
@@ -227,11 +231,11 @@ def test_a_config_that_is_not_json_is_reported() -> None:
     config_digest = json.loads(raw)["config"]["digest"]
     store.blobs[config_digest] = b"not json"
     with pytest.raises(RegistryResponseError, match="image config %s in app on registry registry.test" % config_digest):
-        details.ImageInspector(store, "linux/amd64").resolve("app", "bad")
+        ImageInspector(store, "linux/amd64").resolve("app", "bad")
 
 
 def test_once_cache_runs_each_key_once_and_forgets_failures() -> None:
-    cache = details.OnceCache()
+    cache = OnceCache()
     calls: list[str] = []
     gate = threading.Event()
 
@@ -275,12 +279,12 @@ def test_map_concurrently_keeps_order_bounds_threads_and_stops_on_failure() -> N
             raise RegistryResponseError("item 3 failed")
         return item * 2
 
-    assert details.map_concurrently(work, [5, 1, 2], workers=3) == [10, 2, 4]
+    assert map_concurrently(work, [5, 1, 2], workers=3) == [10, 2, 4]
     assert peak[0] <= 3
 
     started.clear()
     with pytest.raises(RegistryResponseError, match="item 3 failed"):
-        details.map_concurrently(work, list(range(200)), workers=4)
+        map_concurrently(work, list(range(200)), workers=4)
     assert len(started) < 200  # the rest was cancelled, not run in the background
-    assert details.map_concurrently(work, [], workers=4) == []
-    assert details.map_concurrently(work, [7], workers=1) == [14]
+    assert map_concurrently(work, [], workers=4) == []
+    assert map_concurrently(work, [7], workers=1) == [14]

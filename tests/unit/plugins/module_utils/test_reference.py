@@ -10,7 +10,7 @@ import time
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, InvalidReferenceError
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
     DEFAULT_REGISTRY,
     HUB_API_HOST,
     Reference,

@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._retention import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import parse_created, parse_duration
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import (
     DeletionPlan,
     RetentionPolicy,
     TaggedImage,
     compile_patterns,
     decide,
-    parse_created,
-    parse_duration,
     plan_deletions,
     tag_set_diff,
 )

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils import _retry
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import PermanentTransportError, TransportError
-from ansible_collections.ocireg.registry.plugins.module_utils._retry import (
+from ansible_collections.ocireg.registry.plugins.module_utils._registry import retry as _retry
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import (
     MAX_SINGLE_WAIT,
     HostBackoff,
     parse_retry_after,

@@ -13,13 +13,6 @@ import tarfile
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils import _archive
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import transfer
-from ansible_collections.ocireg.registry.plugins.module_utils._docker_archive import (
-    DockerArchiveDestination,
-    DockerArchiveSource,
-    gunzip,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
@@ -28,25 +21,29 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._layout import (
+from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import transfer
+from ansible_collections.ocireg.registry.plugins.module_utils._image.docker_archive import (
+    DockerArchiveDestination,
+    DockerArchiveSource,
+    gunzip,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.files import TarFiles, TarWriter, _header
+from ansible_collections.ocireg.registry.plugins.module_utils._image.layout import (
     LayoutArchiveDestination,
     LayoutDirDestination,
     open_layout_archive,
     open_layout_dir,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+from ansible_collections.ocireg.registry.plugins.module_utils._image.stores import local_file_errors
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.location import StoreLocation, parse_location
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     OCI_CONFIG,
     OCI_INDEX,
     OCI_LAYER_TAR,
     OCI_LAYER_TAR_GZIP,
     OCI_MANIFEST,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference, parse_reference
-from ansible_collections.ocireg.registry.plugins.module_utils._stores import (
-    StoreLocation,
-    local_file_errors,
-    parse_location,
-)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, parse_reference
 
 
 def sha256(data: bytes) -> str:
@@ -124,7 +121,7 @@ def test_bad_names_are_refused_with_the_value(text, message):
 def test_tar_writer_writes_what_tar_and_tarfiles_read(tmp_path):
     target = tmp_path / "out.tar"
     target.write_bytes(b"old content")
-    writer = _archive.TarWriter(str(target))
+    writer = TarWriter(str(target))
     long_name = "blobs/sha512/" + "f" * 128
     writer.add_directory("blobs/")
     writer.add_stream("unknown-size.bin", iter([b"a" * 700, b"b" * 600]), None)
@@ -138,7 +135,7 @@ def test_tar_writer_writes_what_tar_and_tarfiles_read(tmp_path):
         assert archive.getnames() == ["blobs", "unknown-size.bin", long_name, "known.bin"]
         assert archive.extractfile("unknown-size.bin").read() == b"a" * 700 + b"b" * 600
         assert archive.extractfile(long_name).read() == b"long"
-    files = _archive.TarFiles(str(target))
+    files = TarFiles(str(target))
     handle, size = files.open("./unknown-size.bin")
     assert size == 1300 and handle.read() == b"a" * 700 + b"b" * 600
     handle.close()
@@ -148,20 +145,20 @@ def test_tar_writer_writes_what_tar_and_tarfiles_read(tmp_path):
 
 def test_a_header_has_the_same_length_whatever_the_size():
     for name in ("short.tar", "x" * 150):
-        assert len(_archive._header(name, 0)) == len(_archive._header(name, 2**40))
+        assert len(_header(name, 0)) == len(_header(name, 2**40))
 
 
 def test_an_aborted_archive_leaves_the_old_file_alone(tmp_path):
     target = tmp_path / "keep.tar"
     target.write_bytes(b"precious")
-    writer = _archive.TarWriter(str(target))
+    writer = TarWriter(str(target))
     writer.add_bytes("a", b"1")
     writer.abort()
     assert target.read_bytes() == b"precious" and os.listdir(tmp_path) == ["keep.tar"]
 
 
 def test_a_failed_member_can_be_rolled_back(tmp_path):
-    writer = _archive.TarWriter(str(tmp_path / "a.tar"))
+    writer = TarWriter(str(tmp_path / "a.tar"))
     writer.add_bytes("first", b"1")
     start = writer.position()
     with pytest.raises(RegistryResponseError, match="expected 10"):
@@ -185,7 +182,7 @@ def test_tarfiles_follow_links_and_refuse_compressed_or_foreign_files(tmp_path):
         hard = tarfile.TarInfo("hard.tar")
         hard.type, hard.linkname = tarfile.LNKTYPE, "data/real.tar"
         archive.addfile(hard)
-    files = _archive.TarFiles(str(path))
+    files = TarFiles(str(path))
     assert files.read("layer/layer.tar", 10) == b"real" and files.read("hard.tar", 10) == b"real"
     assert not files.exists("data") and not files.exists("missing")
     with pytest.raises(NotFoundError, match="has no file missing"):
@@ -193,10 +190,10 @@ def test_tarfiles_follow_links_and_refuse_compressed_or_foreign_files(tmp_path):
 
     (tmp_path / "c.tar.gz").write_bytes(gzip.compress(path.read_bytes()))
     with pytest.raises(UnsupportedError, match="compressed"):
-        _archive.TarFiles(str(tmp_path / "c.tar.gz"))
+        TarFiles(str(tmp_path / "c.tar.gz"))
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(InvalidInputError, match="not a tar archive"):
-        _archive.TarFiles(str(tmp_path / "notes.txt"))
+        TarFiles(str(tmp_path / "notes.txt"))
 
 
 def test_gunzip_streams_members_in_bounded_chunks():

@@ -8,22 +8,25 @@ import json
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, InvalidReferenceError
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    InvalidInputError,
+    InvalidReferenceError,
+    TagOverwriteError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import parse_manifest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     DOCKER_CONFIG,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_CONFIG,
     OCI_INDEX,
     OCI_MANIFEST,
-    compute_digest,
-    parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import parse_repository
-from ansible_collections.ocireg.registry.plugins.module_utils._tagging import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_repository
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import (
     PLACEHOLDER_LABEL,
     TagChange,
-    TagOverwriteError,
     check_overwrite,
     common_digest,
     missing_tags,

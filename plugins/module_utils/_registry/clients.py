@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import CredentialResolver
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference, base_url_for
-from ansible_collections.ocireg.registry.plugins.module_utils._transport import ConnectionOptions, Transport
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, base_url_for
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import ConnectionOptions, Transport
 
 
 class RegistryClients:
@@ -46,3 +47,15 @@ class RegistryClients:
         for client in self._clients.values():
             client.transport.close()
         self._clients.clear()
+
+
+def connection_options(params: dict[str, Any], pool_size: int = 16) -> ConnectionOptions:
+    return ConnectionOptions(
+        validate_certs=params["validate_certs"],
+        ca_path=params["ca_path"],
+        client_cert=params["client_cert"],
+        client_key=params["client_key"],
+        timeout=params["timeout"],
+        retries=params["retries"],
+        pool_size=pool_size,
+    )

@@ -10,45 +10,37 @@ narrowest token scope each needs: ``pull`` for reads, ``pull,push`` for writes, 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
+    InterruptedDownloadError,
     NotFoundError,
     RegistryError,
     RegistryResponseError,
     TransportError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
-    MANIFEST_ACCEPT,
-    DigestVerifier,
-    compute_digest,
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier, compute_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
+    MAX_MANIFEST_BYTES,
+    Descriptor,
+    _declared_media_type,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import validate_digest
-from ansible_collections.ocireg.registry.plugins.module_utils._transport import Transport
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import MANIFEST_ACCEPT
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import validate_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import Transport
 
 T = TypeVar("T")
 
 # ECR's maximum. A registry with a lower cap answers PAGINATION_NUMBER_INVALID (distribution: any n above
 # catalog.maxentries); we then ask without n and let it use its own page size.
 PAGE_SIZE = 1000
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # distribution's own limit; a larger answer is not a manifest
 BLOB_CHUNK_BYTES = 1024 * 1024
 MONOLITHIC_UPLOAD_BYTES = 16 * 1024 * 1024
 ACCEPT_HEADER = ", ".join(MANIFEST_ACCEPT)
-
-
-@dataclasses.dataclass(frozen=True)
-class Descriptor:
-    """What a manifest HEAD tells: enough to settle most idempotence questions."""
-
-    digest: str
-    media_type: str
-    size: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,8 +179,10 @@ class RegistryClient:
         if not digest:
             # Some registries omit the header on HEAD: fall back to reading the manifest.
             fetched = self.get_manifest(repository, reference)
-            return Descriptor(fetched.digest, fetched.media_type, fetched.size)
-        return Descriptor(digest, _media_type(response), int(response.headers.get("Content-Length") or 0))
+            return Descriptor(media_type=fetched.media_type, digest=fetched.digest, size=fetched.size)
+        return Descriptor(
+            media_type=_media_type(response), digest=digest, size=int(response.headers.get("Content-Length") or 0)
+        )
 
     def get_manifest(self, repository: str, reference: str, accept: Iterable[str] | None = None) -> FetchedManifest:
         """The manifest bytes; the digest is computed from them and checked against a digest reference."""
@@ -463,11 +457,6 @@ class RegistryClient:
         return self.transport.url(location) if location.startswith("/") else location
 
 
-class InterruptedDownloadError(TransportError):
-    """A blob download that broke off mid-body. Connecting was already retried; reading the blob again from its
-    start (a fresh GET) is the caller's call, as only the caller knows what it did with the bytes so far."""
-
-
 class BlobReader:
     """A streamed blob download that verifies size and digest as it is read."""
 
@@ -580,11 +569,3 @@ def _json_object(response: Any, action: str, registry: str, repository: str | No
             repository=repository,
         )
     return body
-
-
-def _declared_media_type(raw: bytes) -> str:
-    try:
-        value = json.loads(raw).get("mediaType")
-    except (ValueError, AttributeError):
-        return ""
-    return value if isinstance(value, str) else ""

@@ -40,10 +40,8 @@ OPAQUE_MARKER = ".wh..wh..opq"
 MAX_SYMLINK_HOPS = 40  # Linux's limit
 DEFAULT_MAX_FILE_SIZE = 1024 * 1024
 READ_CHUNK = 1024 * 1024
-
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
 _TAR_KINDS = {
     tarfile.REGTYPE: "file",
     tarfile.AREGTYPE: "file",
@@ -346,10 +344,6 @@ def file_content(data: bytes) -> dict[str, str]:
 def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     handle = tar.extractfile(member)
     return handle.read() if handle is not None else b""
-
-
-# ----------------------------------------------------------------------------------------------------
-# Streams: registry chunks -> decompressed tar
 
 
 class ChunkStream(io.RawIOBase):

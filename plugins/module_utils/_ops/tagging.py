@@ -17,38 +17,37 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import Descriptor, RegistryClient
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
     RegistryError,
+    TagOverwriteError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     DOCKER_CONFIG,
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_CONFIG,
     OCI_MANIFEST,
-    compute_digest,
     normalize_media_type,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
     Reference,
     is_digest,
     parse_reference,
     validate_digest,
     validate_tag,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
 PLACEHOLDER_LABEL = "org.ocireg.registry.placeholder"
+
 # Algorithms a bare ``algo:hex`` source is taken to be a digest of, even when it is malformed: without
 # this, ``sha256:abc`` would parse as the Docker Hub image ``library/sha256`` with tag ``abc``.
 _DIGEST_PREFIXES = ("sha256:", "sha384:", "sha512:")
 _DOCKER_FAMILY = frozenset((DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
-
-
-class TagOverwriteError(RegistryError):
-    """``overwrite: false`` and a tag already points at another digest."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +69,6 @@ class TagChange:
             "previous_digest": self.previous_digest,
             "changed": self.changed,
         }
-
-
-# ----------------------------------------------------------------------------------------------------
-# Options
 
 
 def validate_tag_list(values: object) -> list[str]:
@@ -121,10 +116,6 @@ def same_registry(first: Reference, second: Reference) -> bool:
     return first.base_url == second.base_url
 
 
-# ----------------------------------------------------------------------------------------------------
-# Reading
-
-
 def read_tags(client: RegistryClient, repository: str, tags: Iterable[str]) -> dict[str, Descriptor | None]:
     """Where each tag points now (None: it does not exist). One ``HEAD`` per tag, nothing else.
 
@@ -136,10 +127,6 @@ def read_tags(client: RegistryClient, repository: str, tags: Iterable[str]) -> d
 
 def digests_of(current: Mapping[str, Descriptor | None]) -> dict[str, str | None]:
     return {tag: (descriptor.digest if descriptor is not None else None) for tag, descriptor in current.items()}
-
-
-# ----------------------------------------------------------------------------------------------------
-# Planning (pure)
 
 
 def plan_present(current: Mapping[str, str | None], digest: str) -> list[TagChange]:
@@ -185,10 +172,6 @@ def common_digest(digests: Iterable[str | None]) -> str | None:
     """The one digest every tag points at, else None."""
     found = set(digests)
     return found.pop() if len(found) == 1 else None
-
-
-# ----------------------------------------------------------------------------------------------------
-# Writing
 
 
 def put_tags(client: RegistryClient, repository: str, raw: bytes, media_type: str, tags: Iterable[str]) -> None:

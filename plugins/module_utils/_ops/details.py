@@ -13,82 +13,25 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._api import RegistryClient
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    NotFoundError,
-    RegistryResponseError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._filesystem import ChunkStream, LayerSource, read_paths
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
-    DOCKER_CONFIG,
-    OCI_CONFIG,
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import OnceCache
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, RegistryResponseError
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
+    MAX_CONFIG_BYTES,
     Descriptor,
     ManifestInfo,
-    format_platform,
     parse_manifest,
-    select_platform,
 )
-
-IMAGE_CONFIG_MEDIA_TYPES = frozenset((OCI_CONFIG, DOCKER_CONFIG))
-MAX_CONFIG_BYTES = 4 * 1024 * 1024  # distribution's manifest limit; an image config is a few KiB
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Concurrency helpers
-
-
-class OnceCache:
-    """A thread-safe memo where each key is computed once, even when several threads ask at the same time."""
-
-    def __init__(self) -> None:
-        self._futures: dict[Any, Future] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Any, compute: Callable[[], T]) -> T:
-        with self._lock:
-            future = self._futures.get(key)
-            owner = future is None
-            if owner:
-                future = self._futures[key] = Future()
-        if owner:
-            try:
-                future.set_result(compute())
-            except BaseException as err:  # noqa: BLE001 - handed to every waiter, then raised again by result()
-                future.set_exception(err)
-                with self._lock:
-                    del self._futures[key]  # a failure is not remembered: the next caller tries again
-        return future.result()
-
-    def __len__(self) -> int:
-        return len(self._futures)
-
-
-def map_concurrently(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``[function(item) for item in items]`` with up to ``workers`` threads, results in input order.
-
-    The first exception (in input order) is raised once the work already running has finished; work
-    not started yet is cancelled, so a failure does not leave requests going out in the background.
-    """
-    if workers <= 1 or len(items) <= 1:
-        return [function(item) for item in items]
-    executor = ThreadPoolExecutor(max_workers=min(workers, len(items)))
-    try:
-        futures = [executor.submit(function, item) for item in items]
-        return [future.result() for future in futures]
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Images
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import IMAGE_CONFIG_MEDIA_TYPES
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import format_platform, select_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import (
+    ChunkStream,
+    LayerSource,
+    read_paths,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,10 +17,17 @@ import threading
 import time
 from typing import Any, Callable
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import PermanentTransportError, TransportError
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    DigestMismatchError,
+    PermanentTransportError,
+    RegistryError,
+    TooManyRequestsError,
+    TransportError,
+)
 
 # 408 and 429 ask us to come back; 502/503/504 are proxies and overloaded backends.
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
+
 # A 500 to a write is usually a deterministic registry bug, and retrying it only hides the message for
 # longer. A 500 to a read is retried: distribution answers one when it reads a tag that another client is
 # writing at that moment (its filesystem tag store is not atomic for readers).
@@ -30,7 +37,6 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 # Requests that can be replayed without changing the outcome. POST only starts an upload session:
 # a second one abandons the first, which registries garbage-collect.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST"})
-
 MAX_SINGLE_WAIT = 60.0
 
 
@@ -132,3 +138,18 @@ def retry_transient(func: Callable[..., Any]) -> Callable[..., Any]:
             return response
 
     return wrapper
+
+
+TRANSIENT_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
+
+
+def is_transient(err: RegistryError, source_verified: bool = False) -> bool:
+    """Worth starting a blob transfer again from scratch (a fresh download and a fresh upload session)."""
+    if isinstance(err, DigestMismatchError):
+        # The source bytes verified, yet the registry saw others: they were mangled on the way.
+        return source_verified
+    if isinstance(err, PermanentTransportError):
+        return False
+    if isinstance(err, (TransportError, TooManyRequestsError)):
+        return True
+    return err.status in TRANSIENT_STATUSES or "BLOB_UPLOAD_UNKNOWN" in err.codes

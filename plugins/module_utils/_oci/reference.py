@@ -43,7 +43,6 @@ _DOMAIN_LABEL = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?")
 _PORT = re.compile(r"[0-9]+")
 _UPPERCASE = re.compile(r"[A-Z]")
 _SCHEME_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-
 _REFERENCE_FORM = "[registry/]repository[:tag][@digest]"
 _TAG_RULE = "a tag is 1 to 128 characters of letters, digits, '_', '.' and '-', and must not start with '.' or '-'"
 _COMPONENT_RULE = (
@@ -84,10 +83,6 @@ def _require_text(kind: str, value: object, example: str) -> str:
     if any(char.isspace() for char in value):
         raise _invalid(kind, value, "it must not contain whitespace")
     return str.__str__(value)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Tags and digests
 
 
 def validate_tag(tag: object, *, within: str | None = None) -> str:
@@ -149,10 +144,6 @@ def is_digest(text: object) -> bool:
     except InvalidReferenceError:
         return False
     return True
-
-
-# ----------------------------------------------------------------------------------------------------
-# Registries (hosts)
 
 
 def _split_host_port(hostport: str) -> tuple[str, str | None]:
@@ -262,10 +253,6 @@ def _split_scheme(value: str, kind: str) -> tuple[str | None, str]:
     return scheme, value[match.end() :]
 
 
-# ----------------------------------------------------------------------------------------------------
-# Repositories
-
-
 def _validate_path(path: str, *, kind: str, value: str) -> None:
     if _UPPERCASE.search(path):
         raise _invalid(
@@ -295,10 +282,6 @@ def _normalise_repository(registry: str, path: str, *, kind: str, value: str) ->
             % (full_length, NAME_TOTAL_LENGTH_MAX),
         )
     return path
-
-
-# ----------------------------------------------------------------------------------------------------
-# References
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,15 +16,15 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from ansible_collections.ocireg.registry.plugins.module_utils._auth import Authenticator
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import Credentials
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     PermanentTransportError,
     RegistryError,
     TransportError,
     error_from_response,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._retry import HostBackoff, retry_transient
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.auth import Authenticator
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import HostBackoff, retry_transient
 
 try:
     import requests
@@ -37,12 +37,15 @@ except ImportError as import_error:  # pragma: no cover - reported by the module
     HTTPAdapter = object  # type: ignore[assignment,misc]
     REQUESTS_IMPORT_ERROR = import_error
 
+
 USER_AGENT = "ocireg.registry (Ansible collection)"
 MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
 # TLS failures that fail the same way every time (certificates, protocol mismatch): never retried.
 # Others, such as an EOF in the handshake, can be a passing network problem.
 PERMANENT_TLS_FAILURE = re.compile(r"CERTIFICATE|UNKNOWN_CA|WRONG_VERSION_NUMBER|HANDSHAKE_FAILURE", re.IGNORECASE)
+
 # The server's alert when it wants a client certificate, or does not trust the one it got (mutual TLS).
 CLIENT_CERTIFICATE_REFUSED = re.compile(
     r"ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|CERTIFICATE_UNKNOWN|UNKNOWN_CA|ACCESS_DENIED)", re.IGNORECASE

@@ -14,25 +14,12 @@ Like skopeo, the path ends at the first ``:``, so it cannot contain one.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
-from collections.abc import Iterator
 
-from ansible_collections.ocireg.registry.plugins.module_utils._clients import RegistryClients
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
-    ImageDestination,
-    ImageSource,
-    RegistryDestination,
-    RegistrySource,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    InvalidInputError,
-    InvalidReferenceError,
-    RegistryError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, InvalidReferenceError
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
     Reference,
     parse_reference,
     validate_tag,
@@ -43,8 +30,10 @@ OCI_ARCHIVE = "oci-archive"
 DOCKER_ARCHIVE = "docker-archive"
 STORE_TRANSPORTS = (OCI, OCI_ARCHIVE, DOCKER_ARCHIVE)
 DOCKER_TRANSPORT_PREFIX = "docker://"
+
 # Other skopeo transports, named so that a user who tries one learns it is not supported.
 OTHER_TRANSPORTS = ("dir", "containers-storage", "docker-daemon", "ostree", "sif", "tarball")
+
 # The OCI image-spec grammar for org.opencontainers.image.ref.name.
 _OCI_REF_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
 _OCI_REF = re.compile(r"%s(?:/%s)*" % (_OCI_REF_COMPONENT, _OCI_REF_COMPONENT))
@@ -138,52 +127,3 @@ def _store(transport: str, rest: str, option: str, text: str) -> StoreLocation:
             " '@', '+', '--' or '/')" % (option, text, location.ref)
         )
     return location
-
-
-# The local stores are imported when used: a registry-to-registry copy then never loads (nor, inside
-# AnsiballZ, compiles) them. Ansible still ships them, as it finds imports anywhere in a file.
-
-
-def open_source(location: Reference | StoreLocation, clients: RegistryClients) -> ImageSource:
-    if isinstance(location, Reference):
-        return RegistrySource(clients.for_reference(location), location)
-    from ansible_collections.ocireg.registry.plugins.module_utils._docker_archive import DockerArchiveSource
-    from ansible_collections.ocireg.registry.plugins.module_utils._layout import open_layout_archive, open_layout_dir
-
-    if location.transport == OCI:
-        return open_layout_dir(location.path, location.ref, location.text)
-    if location.transport == OCI_ARCHIVE:
-        return open_layout_archive(location.path, location.ref, location.text)
-    return DockerArchiveSource(location.path, location.archive_reference(), location.text)
-
-
-def open_destination(location: Reference | StoreLocation, clients: RegistryClients) -> ImageDestination:
-    if isinstance(location, Reference):
-        return RegistryDestination(clients.for_reference(location), location)
-    from ansible_collections.ocireg.registry.plugins.module_utils._docker_archive import DockerArchiveDestination
-    from ansible_collections.ocireg.registry.plugins.module_utils._layout import (
-        LayoutArchiveDestination,
-        LayoutDirDestination,
-    )
-
-    if location.transport == OCI:
-        return LayoutDirDestination(location.path, location.ref, location.text)
-    if location.transport == OCI_ARCHIVE:
-        return LayoutArchiveDestination(location.path, location.ref, location.text)
-    reference = location.archive_reference()
-    if isinstance(reference, int):
-        raise InvalidInputError(
-            "dest %r: @N only selects an image to read; write docker-archive:FILE:NAME:TAG" % location.text
-        )
-    return DockerArchiveDestination(location.path, reference, location.text)
-
-
-@contextlib.contextmanager
-def local_file_errors() -> Iterator[None]:
-    """Turn a failed file operation on a local store (permissions, a full disk, a file where a directory
-    should be) into a :class:`RegistryError` naming the path, so it is reported, not a traceback."""
-    try:
-        yield
-    except OSError as err:
-        where = " %s" % err.filename if err.filename else ""
-        raise RegistryError("Local file operation failed on%s: %s" % (where, err.strerror or err)) from None

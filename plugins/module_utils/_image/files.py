@@ -19,7 +19,6 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Callable
 
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import BlobStream, ImageSource, is_transient
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
@@ -27,7 +26,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import Descriptor, DigestVerifier
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import BlobStream, ImageSource
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 CHUNK_BYTES = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE

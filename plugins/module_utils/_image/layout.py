@@ -19,7 +19,14 @@ import os
 import tempfile
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._archive import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    InvalidInputError,
+    NotFoundError,
+    RegistryError,
+    RegistryResponseError,
+    UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.files import (
     DirFiles,
     FileBlobStream,
     TarFiles,
@@ -28,37 +35,26 @@ from ansible_collections.ocireg.registry.plugins.module_utils._archive import (
     open_existing_archive,
     with_restarts,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
     BlobStream,
     ImageDestination,
     ImageSource,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    InvalidInputError,
-    NotFoundError,
-    RegistryError,
-    RegistryResponseError,
-    UnsupportedError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
-    OCI_INDEX,
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import verify_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
+    MAX_MANIFEST_BYTES,
     Descriptor,
     ManifestInfo,
     parse_descriptor,
     parse_manifest,
-    verify_digest,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import OCI_INDEX
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
 LAYOUT_CONTENT = b'{"imageLayoutVersion": "1.0.0"}'
 INDEX_FILE = "index.json"
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_INDEX_BYTES = 64 * 1024 * 1024
-
-
-# ----------------------------------------------------------------------------------------------------
-# index.json
 
 
 def read_index(files: Any, where: str) -> dict[str, Any]:
@@ -142,10 +138,6 @@ def _with_entry(index: dict[str, Any], manifest: ManifestInfo, ref: str | None) 
     return dict(index, manifests=kept + [_entry(manifest, ref)])
 
 
-# ----------------------------------------------------------------------------------------------------
-# Reading
-
-
 class LayoutSource(ImageSource):
     """An image in an OCI layout directory or archive."""
 
@@ -188,10 +180,6 @@ def open_layout_dir(path: str, ref: str | None, name: str) -> LayoutSource:
 
 def open_layout_archive(path: str, ref: str | None, name: str) -> LayoutSource:
     return LayoutSource(TarFiles(path), ref, name)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Writing a directory
 
 
 class LayoutDirDestination(ImageDestination):
@@ -351,10 +339,6 @@ class LayoutDirDestination(ImageDestination):
                     and "%s:%s" % (algorithm, encoded) not in reachable
                 ):
                     os.unlink(path)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Writing an archive
 
 
 class LayoutArchiveDestination(ImageDestination):

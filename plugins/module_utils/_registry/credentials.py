@@ -27,22 +27,27 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import CredentialsError, InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    CredentialsError,
+    HelperExecutionError,
+    InvalidInputError,
+)
 
 HUB = "docker.io"
+
 # Names docker, podman and old configs use for Docker Hub; all mean HUB.
 HUB_ALIASES = frozenset(("docker.io", "index.docker.io", "registry-1.docker.io"))
+
 # The key docker itself uses for the Hub in config.json and in credential helpers.
 HUB_LEGACY_SERVER_URL = "https://index.docker.io/v1/"
-
 HELPER_PREFIX = "docker-credential-"
 HELPER_TIMEOUT = 30.0
+
 # docker-credential-helpers print this (on stdout, exit code 1) when they hold nothing for the server.
 _HELPER_NOT_FOUND_TEXT = "credentials not found"
 _HELPER_TOKEN_USERNAME = "<token>"  # noqa: S105 - the marker helpers use, not a secret
 _HELPER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
 _CREDENTIALS_ENTRY_KEYS = ("username", "password", "token")
 
 # run_command(argv, stdin_text, env, timeout) -> (exit code, stdout, stderr).
@@ -140,10 +145,6 @@ def _text_value(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
-
-
-class HelperExecutionError(Exception):
-    """A credential helper exists but could not be executed (``run_command`` may raise it)."""
 
 
 def _default_run_command(argv: list, stdin_text: str, env: dict[str, str] | None, timeout: float) -> tuple:

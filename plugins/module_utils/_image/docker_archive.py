@@ -24,7 +24,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._archive import (
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    DigestMismatchError,
+    InvalidInputError,
+    NotFoundError,
+    RegistryResponseError,
+    UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.files import (
     GZIP_MAGIC,
     ZSTD_MAGIC,
     BytesBlobStream,
@@ -34,19 +41,18 @@ from ansible_collections.ocireg.registry.plugins.module_utils._archive import (
     open_existing_archive,
     with_restarts,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._copy import (
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
     BlobStream,
     ImageDestination,
     ImageSource,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    DigestMismatchError,
-    InvalidInputError,
-    NotFoundError,
-    RegistryResponseError,
-    UnsupportedError,
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier, compute_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
+    Descriptor,
+    ManifestInfo,
+    parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
     OCI_CONFIG,
@@ -54,14 +60,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._manifest import (
     OCI_LAYER_TAR_GZIP,
     OCI_LAYER_TAR_ZSTD,
     OCI_MANIFEST,
-    Descriptor,
-    DigestVerifier,
-    ManifestInfo,
-    compute_digest,
     is_foreign_layer,
-    parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._reference import Reference, parse_reference
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, parse_reference
 
 MANIFEST_FILE = "manifest.json"
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -133,10 +134,6 @@ def _diff_ids(config: bytes, where: str) -> list[str]:
     return diff_ids
 
 
-# ----------------------------------------------------------------------------------------------------
-# Reading
-
-
 class DockerArchiveSource(ImageSource):
     def __init__(self, path: str, ref: Reference | int | None, name: str):
         self.name = name
@@ -201,10 +198,6 @@ class DockerArchiveSource(ImageSource):
             raise NotFoundError("%s has no blob %s" % (self.name, descriptor.digest))
         handle, _size = self.files.open(member)
         return FileBlobStream(handle, descriptor, self.name)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Writing
 
 
 def gunzip(chunks: Iterable[bytes], where: str) -> Iterator[bytes]:

@@ -16,24 +16,23 @@ import threading
 import time
 from typing import Any, Callable
 
-from ansible_collections.ocireg.registry.plugins.module_utils._challenge import (
-    Challenge,
-    merge_scopes,
-    parse_www_authenticate,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._credentials import Credentials
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     AuthenticationError,
     PermissionDeniedError,
     RegistryResponseError,
     TransportError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.challenge import (
+    Challenge,
+    merge_scopes,
+    parse_www_authenticate,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import Credentials
 
 # The token spec's default lifetime; refresh a little early so a token never expires in flight.
 DEFAULT_TOKEN_SECONDS = 60
 TOKEN_EXPIRY_MARGIN = 10
 CLIENT_ID = "ocireg.registry"
-
 TokenFetcher = Callable[..., Any]  # signature of requests.Session.request
 
 

@@ -17,8 +17,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import Inv
 
 # RFC 7230 tchar; auth-scheme and auth-param names are tokens.
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 # RFC 7235 token68, only valid as the sole credential-like value right after the scheme.
 _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+
 # Registries in the wild send unquoted values such as realm=https://auth.example/token: accept
 # anything up to the next comma or whitespace rather than only tchar.
 _BARE_VALUE = re.compile(r"[^,\s]+")
@@ -144,10 +146,6 @@ class _Parser:
             index += 1
         self.pos = len(text)
         return None
-
-
-# ----------------------------------------------------------------------------------------------------
-# Scopes: ``type[(class)]:name:action[,action...]``, e.g. ``repository:team/app:pull,push``
 
 
 @dataclasses.dataclass(frozen=True)
