@@ -51,7 +51,7 @@ def seeded(
 
 def record_delays(client: RegistryClient) -> list[float]:
     """The waits the client's host backoff decides on from now on (so no test depends on wall-clock speed)."""
-    backoff = client.transport.backoff
+    backoff = client.transport.retry
     decided: list[float] = []
     original = backoff.delay
 

@@ -59,7 +59,7 @@ def test_https_without_the_ca_fails_fast_and_says_how_to_fix_it(
     assert "TLS" in message and "ca_path" in message and https_registry.host in message
     assert "certificate verify failed" in message
     # An untrusted certificate is not a transient failure: no retries with backoff (default retries=5).
-    assert client.transport.backoff.retried == 0 and client.transport.request_count == 1
+    assert client.transport.retry.retried == 0 and client.transport.request_count == 1
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
@@ -80,7 +80,7 @@ def test_mtls_without_a_client_certificate_fails_clearly(
 
     message = str(caught.value)
     assert registry_mtls.host in message and "client_cert" in message and "ca_path" not in message
-    assert client.transport.backoff.retried == 0 and client.transport.request_count == 1  # not retried either
+    assert client.transport.retry.retried == 0 and client.transport.request_count == 1  # not retried either
 
 
 def test_https_to_a_plain_http_registry_fails_fast(
@@ -89,7 +89,7 @@ def test_https_to_a_plain_http_registry_fails_fast(
     client = connect(registry_open.seen_at(registry_open.host, "https"), unique_repo)
     with pytest.raises(TransportError, match="TLS failure talking to registry " + registry_open.host):
         client.ping()
-    assert client.transport.backoff.retried == 0 and client.transport.request_count == 1
+    assert client.transport.retry.retried == 0 and client.transport.request_count == 1
 
 
 def test_mtls_with_a_client_certificate_in_one_file(

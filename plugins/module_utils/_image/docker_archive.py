@@ -39,7 +39,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.files impor
     TarFiles,
     TarWriter,
     open_existing_archive,
-    with_restarts,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
     BlobStream,
@@ -63,6 +62,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes im
     is_foreign_layer,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, parse_reference
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 MANIFEST_FILE = "manifest.json"
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -341,7 +341,7 @@ class DockerArchiveDestination(ImageDestination):
                 chunks = _verified(chunks, diff_id, "%s from %s" % (descriptor.digest, source.name))
                 writer.add_stream(name, chunks, None if compressed else descriptor.size)
 
-        with_restarts(source, attempt, lambda: writer.truncate(start))
+        source.retry.run(attempt, retry_if=is_transient, undo=lambda: writer.truncate(start))
 
     def write_manifest(self, manifest: ManifestInfo, top: bool) -> None:
         pass  # a docker archive keeps no registry manifest; manifest.json is written by commit()

@@ -15,7 +15,6 @@ import os
 import posixpath
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Callable
 
@@ -26,10 +25,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import BlobStream, ImageSource
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import BlobStream
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 CHUNK_BYTES = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
@@ -305,21 +303,6 @@ class TarWriter:
         finally:
             if os.path.exists(self.temp_path):
                 os.unlink(self.temp_path)
-
-
-def with_restarts(source: ImageSource, attempt: Callable[[], Any], undo: Callable[[], None]) -> Any:
-    """Run ``attempt`` (one blob read from ``source`` into a local file), starting again after a transient
-    source failure; ``undo`` discards what a failed attempt wrote."""
-    failures = 0
-    while True:
-        try:
-            return attempt()
-        except RegistryError as err:
-            undo()
-            failures += 1
-            if failures > source.retries or not is_transient(err):
-                raise
-            time.sleep(min(0.5 * 2 ** (failures - 1), 10.0))
 
 
 def open_existing_archive(

@@ -11,6 +11,7 @@ from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import UnsupportedError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor, ManifestInfo
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import RetryPolicy
 
 
 @dataclasses.dataclass
@@ -57,8 +58,9 @@ class ImageSource:
     """Where an image is read from. Every read is verified against the digest it was asked for."""
 
     name = ""
-    # How often a failed blob read may be started again (registries: the ``retries`` option).
-    retries = 0
+    # When a blob read that failed half-way is started again: never for local files, whose failures do not pass;
+    # a registry source has its client's policy (the ``retries`` option).
+    retry = RetryPolicy(0)
 
     def peek(self) -> tuple[str, str] | None:
         """``(digest, media_type)`` of the top manifest when it is cheap to learn (a HEAD), else None."""

@@ -33,7 +33,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.files impor
     TarWriter,
     blob_name,
     open_existing_archive,
-    with_restarts,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
     BlobStream,
@@ -49,6 +48,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
     parse_manifest,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import OCI_INDEX
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = "oci-layout"
@@ -274,7 +274,7 @@ class LayoutDirDestination(ImageDestination):
         def undo() -> None:
             self._remove(state.get("temp"))
 
-        with_restarts(source, attempt, undo)
+        source.retry.run(attempt, retry_if=is_transient, undo=undo)
 
     def write_manifest(self, manifest: ManifestInfo, top: bool) -> None:
         self._ensure_layout()
@@ -390,7 +390,7 @@ class LayoutArchiveDestination(ImageDestination):
             with source.open_blob(descriptor) as stream:
                 writer.add_stream(name, stream.chunks(), descriptor.size)
 
-        with_restarts(source, attempt, lambda: writer.truncate(start))
+        source.retry.run(attempt, retry_if=is_transient, undo=lambda: writer.truncate(start))
 
     def write_manifest(self, manifest: ManifestInfo, top: bool) -> None:
         writer = self._writer()

@@ -62,7 +62,7 @@ class RegistrySource(ImageSource):
         self.reference = reference
         self.repository = reference.repository
         self.name = reference.canonical
-        self.retries = client.transport.options.retries
+        self.retry = client.transport.retry
 
     def peek(self) -> tuple[str, str] | None:
         descriptor = self.client.head_manifest(self.repository, self.reference.manifest_reference)
@@ -112,6 +112,39 @@ def _wants_sized_chunks(err: RegistryError) -> bool:
     return err.status in SIZED_CHUNK_STATUSES or bool(SIZED_CHUNK_CODES.intersection(err.codes))
 
 
+class _BlobUpload:
+    """One attempt at a blob upload, as a callable the retry policy can run again."""
+
+    def __init__(self, dest: RegistryDestination, descriptor: Descriptor, source: ImageSource, location: str | None):
+        self.dest = dest
+        self.descriptor = descriptor
+        self.source = source
+        self.location = location  # a session the registry opened already (a mount it declined); used once
+        self.opened = False
+        self.source_verified = False
+
+    def __call__(self) -> None:
+        location, self.location = self.location, None
+        try:
+            self._send(location)
+        except RegistryError as err:
+            if self.dest.chunk_size is not None or not self.opened or not _wants_sized_chunks(err):
+                raise
+            # The registry refuses a streamed body (411, 413, 416): at once, again, in the sized chunks it wants.
+            self.dest.chunk_size = FALLBACK_CHUNK_BYTES
+            self._send(None)
+
+    def _send(self, location: str | None) -> None:
+        self.opened = self.source_verified = False
+        with self.source.open_blob(self.descriptor) as stream:
+            self.opened = True
+            watched = _Watched(stream.chunks())
+            try:
+                self.dest.send_blob(self.descriptor, watched, location)
+            finally:
+                self.source_verified = watched.finished
+
+
 class RegistryDestination(ImageDestination):
     """A repository; the name is the reference's tag, or none (push by digest only)."""
 
@@ -120,7 +153,6 @@ class RegistryDestination(ImageDestination):
         self.reference = reference
         self.repository = reference.repository
         self.name = reference.canonical
-        self.retries = client.transport.options.retries
         self.chunk_size: int | None = None
         self._manifests: dict[str, bool] = {}
         self._lock = threading.Lock()
@@ -170,36 +202,25 @@ class RegistryDestination(ImageDestination):
         return result.mounted, result.upload_location
 
     def write_blob(self, descriptor: Descriptor, source: ImageSource, location: str | None = None) -> None:
-        attempt = 0
-        while True:
-            watched: _Watched | None = None
-            try:
-                with source.open_blob(descriptor) as stream:
-                    watched = _Watched(stream.chunks())
-                    if descriptor.size <= MONOLITHIC_BLOB_BYTES and self.chunk_size is None:
-                        self.client.put_blob(
-                            self.repository, descriptor.digest, watched, descriptor.size, location=location
-                        )
-                    else:
-                        self.client.upload_blob(
-                            self.repository,
-                            descriptor.digest,
-                            watched,
-                            size=descriptor.size,
-                            chunk_size=self.chunk_size,
-                            location=location,
-                        )
-                return
-            except RegistryError as err:
-                location = None  # whatever happened to that upload session, the next attempt starts a fresh one
-                if watched is not None and self.chunk_size is None and _wants_sized_chunks(err):
-                    self.chunk_size = FALLBACK_CHUNK_BYTES
-                    continue
-                attempt += 1
-                verified = watched is not None and watched.finished
-                if attempt > max(self.retries, source.retries) or not is_transient(err, verified):
-                    raise
-                self.client.transport.backoff.wait(attempt, None)
+        """Stream the blob from ``source``; a transient failure starts it again, from a fresh download and upload
+        session, under the client's retry policy."""
+        attempt = _BlobUpload(self, descriptor, source, location)
+        self.client.transport.retry.run(attempt, retry_if=lambda err: is_transient(err, attempt.source_verified))
+
+    def send_blob(self, descriptor: Descriptor, chunks: Iterable[bytes], location: str | None) -> None:
+        """One upload of ``chunks``: a streamed monolithic PUT for small blobs, else one streamed PATCH (or sized
+        chunks, once the registry has asked for them)."""
+        if descriptor.size <= MONOLITHIC_BLOB_BYTES and self.chunk_size is None:
+            self.client.put_blob(self.repository, descriptor.digest, chunks, descriptor.size, location=location)
+        else:
+            self.client.upload_blob(
+                self.repository,
+                descriptor.digest,
+                chunks,
+                size=descriptor.size,
+                chunk_size=self.chunk_size,
+                location=location,
+            )
 
     def write_manifest(self, manifest: ManifestInfo, top: bool) -> None:
         reference = self.reference.tag if top and self.reference.tag else manifest.digest

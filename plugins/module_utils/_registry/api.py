@@ -324,15 +324,7 @@ class RegistryClient:
         again: tuple[type[Exception], ...] = (
             (InterruptedDownloadError, DigestMismatchError) if corrupt_too else (InterruptedDownloadError,)
         )
-        failures = 0
-        while True:
-            try:
-                return fetch()
-            except again:
-                failures += 1
-                if failures > self.transport.options.retries:
-                    raise
-                self.transport.backoff.wait(failures, None)
+        return self.transport.retry.run(fetch, retry_if=lambda err: isinstance(err, again))
 
     def start_upload(self, repository: str) -> str:
         response = self.transport.request(

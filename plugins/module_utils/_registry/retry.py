@@ -1,11 +1,12 @@
 # Private module_utils of ocireg.registry: not a public API, may change without notice.
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Retry policy for registry requests: which failures are retried, and how long to wait.
+"""The one retry and backoff policy: which failures are worth another try, and how long to wait first.
 
-The policy is applied in exactly one place, the :func:`retry_transient` decorator around the
-transport's single-request method. Backoff state is kept per registry host and shared by every
-request (and thread) talking to it, so one 429 slows the whole client down, not one request.
+Everything that retries goes through :meth:`RetryPolicy.run`: a single request (the transport), a blob transfer
+started again from scratch (the copy engine and the local stores), and a download re-read because it broke off or
+arrived corrupt (the API client). One policy object per registry host is shared by every request and thread
+talking to it, so one 429 slows the whole client down, not one request, and ``retries`` means the same everywhere.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import functools
 import random
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
@@ -39,6 +40,8 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST"})
 MAX_SINGLE_WAIT = 60.0
 
+T = TypeVar("T")
+
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
@@ -57,8 +60,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-class HostBackoff:
-    """Backoff shared by all requests to one registry host."""
+class RetryPolicy:
+    """``retries`` more attempts after a failure worth retrying, with exponential backoff shared by a host."""
 
     def __init__(
         self,
@@ -75,6 +78,39 @@ class HostBackoff:
         self._lock = threading.Lock()
         self._not_before = 0.0
         self.retried = 0
+
+    def run(
+        self,
+        attempt: Callable[[], T],
+        *,
+        retry_if: Callable[[RegistryError], bool],
+        undo: Callable[[], None] | None = None,
+        retry_answer: Callable[[T], str | None] | None = None,
+    ) -> T:
+        """``attempt()``, again after each failure that ``retry_if`` accepts, until it succeeds or retries run out.
+
+        ``undo`` throws away what a failed attempt left behind (a half-written file) before the next one.
+        ``retry_answer`` is for attempts that answer rather than raise (an HTTP response): it returns None for a
+        final answer, or the ``Retry-After`` value ("" for none) of one to try again, having closed it.
+        """
+        failures = 0
+        while True:
+            self.wait_turn()
+            try:
+                result = attempt()
+            except RegistryError as err:
+                if undo is not None:
+                    undo()
+                if failures >= self.retries or not retry_if(err):
+                    raise
+                failures += 1
+                self.wait(failures, None)
+                continue
+            hint = retry_answer(result) if retry_answer is not None and failures < self.retries else None
+            if hint is None:
+                return result
+            failures += 1
+            self.wait(failures, hint)
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         """How long to wait before retry number ``attempt`` (1-based)."""
@@ -105,42 +141,38 @@ def _is_replayable(kwargs: dict[str, Any]) -> bool:
     return body is None or isinstance(body, (bytes, str))
 
 
-def retry_transient(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Retry ``func(self, method, url, **kwargs)`` on connection errors and retryable statuses.
+def _is_retryable_request_error(err: RegistryError) -> bool:
+    return isinstance(err, TransportError) and not isinstance(err, PermanentTransportError)
 
-    ``self.backoff`` is the host's :class:`HostBackoff`. Streaming (non-replayable) bodies are
-    never retried here: their caller restarts the whole operation instead.
+
+def retry_transient(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Retry ``func(self, method, url, **kwargs)`` on connection errors and retryable statuses, with ``self.retry``.
+
+    Only idempotent requests with a body that can be sent again are retried: a streamed body is not, and its
+    caller restarts the whole operation instead.
     """
 
     @functools.wraps(func)
     def wrapper(self: Any, method: str, url: str, **kwargs: Any) -> Any:
-        backoff: HostBackoff = self.backoff
-        retryable = method.upper() in IDEMPOTENT_METHODS and _is_replayable(kwargs)
+        policy: RetryPolicy = self.retry
         retry_statuses = RETRYABLE_READ_STATUSES if method.upper() in READ_METHODS else RETRYABLE_STATUSES
-        attempt = 0
-        while True:
-            backoff.wait_turn()
-            attempt += 1
-            try:
-                response = func(self, method, url, **kwargs)
-            except PermanentTransportError:
-                raise
-            except TransportError:
-                if not retryable or attempt > backoff.retries:
-                    raise
-                backoff.wait(attempt, None)
-                continue
-            if response.status_code in retry_statuses and retryable and attempt <= backoff.retries:
-                retry_after = response.headers.get("Retry-After")
-                response.close()
-                backoff.wait(attempt, retry_after)
-                continue
-            return response
+
+        def retry_answer(response: Any) -> str | None:
+            if response.status_code not in retry_statuses:
+                return None
+            retry_after = response.headers.get("Retry-After") or ""
+            response.close()
+            return retry_after
+
+        def attempt() -> Any:
+            return func(self, method, url, **kwargs)
+
+        if method.upper() not in IDEMPOTENT_METHODS or not _is_replayable(kwargs):
+            policy.wait_turn()
+            return attempt()
+        return policy.run(attempt, retry_if=_is_retryable_request_error, retry_answer=retry_answer)
 
     return wrapper
-
-
-TRANSIENT_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 
 
 def is_transient(err: RegistryError, source_verified: bool = False) -> bool:
@@ -152,4 +184,4 @@ def is_transient(err: RegistryError, source_verified: bool = False) -> bool:
         return False
     if isinstance(err, (TransportError, TooManyRequestsError)):
         return True
-    return err.status in TRANSIENT_STATUSES or "BLOB_UPLOAD_UNKNOWN" in err.codes
+    return err.status in RETRYABLE_READ_STATUSES or "BLOB_UPLOAD_UNKNOWN" in err.codes

@@ -24,7 +24,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.auth import Authenticator
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import Credentials
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import HostBackoff, retry_transient
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import RetryPolicy, retry_transient
 
 try:
     import requests
@@ -90,7 +90,7 @@ class Transport:
         self.registry = registry
         self.base_url = base_url.rstrip("/")
         self.options = options
-        self.backoff = HostBackoff(options.retries)
+        self.retry = RetryPolicy(options.retries)
         self.session = self._new_session(options)
         self.auth = Authenticator(registry, credentials, self.send)
         self.request_count = 0

@@ -43,7 +43,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes im
     OCI_MANIFEST,
     is_foreign_layer,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import RetryPolicy, is_transient
 
 
 def digest(data: bytes) -> str:
@@ -471,8 +471,7 @@ class FakeClient:
         self.uploaded: dict[str, bytes] = {}
         self.transport = types.SimpleNamespace(
             base_url="http://registry",
-            options=types.SimpleNamespace(retries=3),
-            backoff=types.SimpleNamespace(wait=lambda attempt, retry_after: None),
+            retry=RetryPolicy(3, sleep=lambda seconds: None),
         )
 
     def upload_blob(self, repository, digest, data, *, size=None, chunk_size=None, location=None):

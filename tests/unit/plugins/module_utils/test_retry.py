@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Retry policy (plugins/module_utils/_retry.py): Retry-After parsing, per-host backoff, what gets retried."""
+"""Retry policy (plugins/module_utils/_registry/retry.py): Retry-After parsing, per-host backoff, what gets retried."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import Per
 from ansible_collections.ocireg.registry.plugins.module_utils._registry import retry as _retry
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import (
     MAX_SINGLE_WAIT,
-    HostBackoff,
+    RetryPolicy,
     parse_retry_after,
     retry_transient,
 )
@@ -46,7 +46,7 @@ def test_retry_after_garbage_is_ignored(value: str | None) -> None:
     assert parse_retry_after(value) is None
 
 
-# -- HostBackoff ----------------------------------------------------------------------------------------------
+# -- RetryPolicy ----------------------------------------------------------------------------------------------
 
 
 class Clock:
@@ -63,7 +63,7 @@ class Clock:
 
 
 def test_backoff_honours_retry_after_up_to_a_cap() -> None:
-    backoff = HostBackoff(5)
+    backoff = RetryPolicy(5)
     assert backoff.delay(1, "0") == 0.0
     assert backoff.delay(3, "2") == 2.0  # the hint wins over the exponential delay
     assert backoff.delay(1, "86400") == MAX_SINGLE_WAIT
@@ -72,25 +72,25 @@ def test_backoff_honours_retry_after_up_to_a_cap() -> None:
 
 @pytest.mark.parametrize(("attempt", "low", "high"), [(1, 0.25, 0.5), (2, 0.5, 1.0), (3, 1.0, 2.0), (4, 2.0, 4.0)])
 def test_backoff_grows_exponentially_with_jitter(attempt: int, low: float, high: float) -> None:
-    backoff = HostBackoff(5)
+    backoff = RetryPolicy(5)
     delays = [backoff.delay(attempt, None) for _attempt in range(200)]
     assert all(low <= delay <= high for delay in delays)
     assert len(set(delays)) > 100  # jittered, not lockstep
 
 
 def test_backoff_is_capped_by_max_delay() -> None:
-    backoff = HostBackoff(20, base_delay=1.0, max_delay=3.0)
+    backoff = RetryPolicy(20, base_delay=1.0, max_delay=3.0)
     assert all(1.5 <= backoff.delay(10, None) <= 3.0 for _attempt in range(50))
 
 
 def test_backoff_garbage_retry_after_falls_back_to_exponential() -> None:
-    assert all(0.25 <= HostBackoff(5).delay(1, "whenever") <= 0.5 for _attempt in range(20))
+    assert all(0.25 <= RetryPolicy(5).delay(1, "whenever") <= 0.5 for _attempt in range(20))
 
 
 def test_backoff_window_is_shared_by_every_request_to_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock(monkeypatch)
     sleeps: list[float] = []
-    backoff = HostBackoff(5, sleep=sleeps.append)  # sleeping does not move the clock: other threads still wait
+    backoff = RetryPolicy(5, sleep=sleeps.append)  # sleeping does not move the clock: other threads still wait
 
     backoff.wait(1, "3")  # one request is told to come back in 3 s
     backoff.wait_turn()  # any other request to the host, meanwhile, waits for the same window
@@ -105,14 +105,14 @@ def test_backoff_window_is_shared_by_every_request_to_the_host(monkeypatch: pyte
 def test_a_shorter_hint_does_not_shorten_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock(monkeypatch)
     sleeps: list[float] = []
-    backoff = HostBackoff(5, sleep=sleeps.append)
+    backoff = RetryPolicy(5, sleep=sleeps.append)
     backoff.wait(1, "5")
     backoff.wait(1, "0")
     assert sleeps == [5.0, 5.0] and clock.now == 1000.0
 
 
 def test_negative_retries_mean_none() -> None:
-    assert HostBackoff(-3).retries == 0
+    assert RetryPolicy(-3).retries == 0
 
 
 # -- retry_transient ------------------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ class FakeTransport:
 
     def __init__(self, outcomes: list[Any], retries: int, monkeypatch: pytest.MonkeyPatch) -> None:
         self.clock = Clock(monkeypatch)
-        self.backoff = HostBackoff(retries, sleep=self.clock.sleep)
+        self.retry = RetryPolicy(retries, sleep=self.clock.sleep)
         self.outcomes = list(outcomes)
         self.attempts: list[tuple[str, Any]] = []
 
@@ -222,3 +222,48 @@ def test_retries_0_tries_once(monkeypatch: pytest.MonkeyPatch) -> None:
     transport = FakeTransport([Response(429, "1")], 0, monkeypatch)
     assert transport.send("GET", "http://r/v2/").status_code == 429
     assert len(transport.attempts) == 1 and transport.clock.slept == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# RetryPolicy.run: the one loop that every retry in the client goes through
+
+
+def test_run_tries_again_what_retry_if_accepts_then_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    policy = RetryPolicy(2, sleep=clock.sleep)
+    calls: list[int] = []
+    undone: list[int] = []
+
+    def attempt() -> None:
+        calls.append(len(calls))
+        raise TransportError("cut %d" % len(calls))
+
+    with pytest.raises(TransportError, match="cut 3"):
+        policy.run(attempt, retry_if=lambda err: True, undo=lambda: undone.append(len(calls)))
+    assert calls == [0, 1, 2] and undone == [1, 2, 3]  # every failed attempt is undone, the last one too
+    assert policy.retried == 2 and len(clock.slept) == 2 and clock.slept[1] > clock.slept[0] / 2
+
+
+def test_run_stops_at_once_on_an_error_retry_if_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = RetryPolicy(5, sleep=Clock(monkeypatch).sleep)
+    outcomes = [TransportError("reset"), PermanentTransportError("certificate verify failed")]
+
+    def attempt() -> None:
+        raise outcomes.pop(0)
+
+    with pytest.raises(PermanentTransportError):
+        policy.run(attempt, retry_if=lambda err: not isinstance(err, PermanentTransportError))
+    assert outcomes == [] and policy.retried == 1
+
+
+def test_run_returns_the_first_success() -> None:
+    policy = RetryPolicy(3, sleep=lambda seconds: None)
+    outcomes: list[Any] = [TransportError("reset"), "done", "never"]
+
+    def attempt() -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert policy.run(attempt, retry_if=lambda err: True) == "done" and outcomes == ["never"]
