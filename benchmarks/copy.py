@@ -446,7 +446,7 @@ def report(results: dict[str, Any], args: argparse.Namespace, command: str) -> s
     command, nothing, with_requests, ours = (fixed[label] for label in FIXED_COST_TASKS)
     lines += [
         f"A `command` task starting skopeo costs {command:.2f} s and a Python module that does nothing {nothing:.2f} s:"
-        f" Ansible's own share is the same for both. Importing `requests` (DESIGN.md's one runtime library) adds"
+        f" Ansible's own share is the same for both. Importing `requests` (the collection's one runtime library) adds"
         f" {with_requests - nothing:+.2f} s, the client's own module_utils {ours - with_requests:+.2f} s more (Ansible"
         " parses them into the AnsiballZ payload on the controller, and the module compiles them from that zip on"
         f" every run). So registry_image starts {ours - command:+.2f} s behind the `command` task, and its copy"

@@ -6,7 +6,7 @@ image under the tags src, t1, t2 and t3 with skopeo, then runs, through ansible-
     ocireg.registry.registry_tag: {repository: HOST/bench/app, tag: [t1, t2, t3], source: HOST/bench/app:src}
 
 and prints every request the registry's access log and the token issuer's log recorded for it.
-Target (DESIGN.md): one HEAD per tag and per tag-named source, plus the auth handshake.
+Target (the registry_tag documentation): one HEAD per tag and per tag-named source, plus the auth handshake.
 
 Run from the repository root (needs `make collection-tree` once, docker-registry and skopeo):
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Options every ocireg.registry module takes to reach a registry (``ocireg.registry.connection``).
+    """Options every ocireg.registry module, and the lookup, take to reach a registry (``ocireg.registry.connection``).
 
-    The matching argument spec lives in plugins/module_utils/_common.py: names, types, defaults,
-    aliases and environment fallbacks here and there must stay the same.
+    The matching argument spec lives in plugins/module_utils/_common.py, and the names in
+    plugins/module_utils/_registry/clients.py (CONNECTION_OPTIONS): names, types, defaults, aliases and
+    environment fallbacks here and there must stay the same. ``LOOKUP`` adds what only a lookup declares in its
+    documentation: where a module has an environment fallback in its argument spec, a lookup names the variable.
     """
 
     DOCUMENTATION = r"""
 options:
   username:
     description:
-      - User name for the registry that the task's main reference names.
+      - User name for the registry that the task's main reference names (the lookup's first reference).
       - If not set, the value of the E(REGISTRY_USERNAME) environment variable is used.
       - Give O(password) too. For tasks that touch several registries, use O(credentials) instead.
     type: str
@@ -89,8 +91,8 @@ options:
 requirements:
   - requests (Python library, on the host that runs the task; usually the controller with C(delegate_to=localhost))
 notes:
-  - The modules talk to the registry over HTTP themselves and need no container engine. They run wherever the task runs,
-    so most playbooks run them with C(delegate_to=localhost).
+  - The modules and the lookup talk to the registry over HTTP themselves and need no container engine. Modules run
+    wherever the task runs, so most playbooks run them with C(delegate_to=localhost); lookups run on the controller.
   - A reference may start with C(http://) or C(https://) to choose the scheme. Without one, HTTPS is used, except for
     loopback hosts (C(localhost), C(127.0.0.0/8) and C([::1])), which are reached over plain HTTP.
   - Authentication follows the registry's challenge. Requests are sent anonymously first; on a 401 answer the
@@ -99,4 +101,14 @@ notes:
     set of scopes, and asks for C(pull,push) only when the task pushes.
   - Credentials and tokens never appear in results, warnings, errors or logs, and an C(Authorization) header is never
     sent on when a registry redirects to another host (for example to blob storage).
+"""
+
+    LOOKUP = r"""
+options:
+  username:
+    env:
+      - name: REGISTRY_USERNAME
+  password:
+    env:
+      - name: REGISTRY_PASSWORD
 """

@@ -217,6 +217,9 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._oci import timing
+
 SEVERITIES = ("error", "warning", "info")
 DEFAULT_REQUIRED_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.revision")
 RULE_KEYS = {
@@ -231,9 +234,6 @@ RULE_KEYS = {
     "max_tags",
 }
 
-_DURATION_PART = re.compile(r"(\d+)([smhdw])")
-_DURATION = re.compile(r"(?:\d+[smhdw])+")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kKMGT]i?B|B)?\s*")
 _SIZE_UNITS = {
     None: 1,
@@ -249,20 +249,14 @@ _SIZE_UNITS = {
     "GiB": 1024**3,
     "TiB": 1024**4,
 }
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))?"
-)
 
 
 def parse_duration(value, what="duration"):
     """``90d`` / ``1d12h`` / ``45m`` -> seconds. Raises AnsibleFilterError naming WHAT and the value."""
-    text = str(value).strip() if value is not None else ""
-    if isinstance(value, bool) or not _DURATION.fullmatch(text):
-        raise AnsibleFilterError(
-            "%s %r is not a duration: use a number with a unit, s, m, h, d or w, for example 90d, 12h or 1d12h"
-            % (what, value)
-        )
-    return sum(int(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
+    try:
+        return int(timing.parse_duration(value, what).total_seconds())
+    except InvalidInputError as err:
+        raise AnsibleFilterError(str(err)) from None
 
 
 def parse_size(value, what="size"):
@@ -285,32 +279,7 @@ def parse_size(value, what="size"):
 
 def parse_time(value):
     """An RFC 3339 / ISO 8601 time -> aware datetime in UTC, or None when VALUE is empty or not a time."""
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-    if not value:
-        return None
-    match = _TIMESTAMP.fullmatch(str(value).strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _zulu, sign, tz_hours, tz_minutes = match.groups()
-    offset = datetime.timedelta(0)
-    if sign:
-        offset = datetime.timedelta(hours=int(tz_hours), minutes=int(tz_minutes)) * (1 if sign == "+" else -1)
-    try:
-        moment = datetime.datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour),
-            int(minute),
-            int(second),
-            # Go writes nanoseconds; datetime keeps microseconds.
-            int((fraction or "0")[:6].ljust(6, "0")),
-            tzinfo=datetime.timezone(offset),
-        )
-    except ValueError:
-        return None
-    return moment.astimezone(datetime.timezone.utc)
+    return timing.parse_time(value)
 
 
 def _format_time(moment):
@@ -478,6 +447,109 @@ def _check_image(image_tags, max_age, max_size, required_labels):
     return failed
 
 
+def _repository_report(entry, moment, latest_tag):
+    """One repository of the report: its tags described, its size with shared blobs counted once, its dates."""
+    if not isinstance(entry, dict) or "name" not in entry:
+        raise AnsibleFilterError("each repository must be a dictionary with a name, got %r" % (entry,))
+    raw_tags = entry.get("tags") or []
+    if any(not isinstance(tag, dict) for tag in raw_tags):
+        raise AnsibleFilterError(
+            "repository %r lists tag names, not image details: run registry_info with details: true" % entry["name"]
+        )
+    tags = sorted((_describe_tag(tag, moment) for tag in raw_tags), key=lambda tag: str(tag["tag"]))
+    layers, overhead = _distinct_size(tags)
+    created = sorted(tag["created"] for tag in tags if parse_time(tag["created"]) is not None)
+    repository = {
+        "name": entry["name"],
+        "tags": tags,
+        "size": sum(layers.values()) + sum(overhead.values()),
+        "images": len(overhead),
+        "has_latest": any(tag["tag"] == latest_tag for tag in tags),
+        "newest": max(created, key=parse_time) if created else None,
+        "oldest": min(created, key=parse_time) if created else None,
+    }
+    return repository, layers, overhead
+
+
+def _built_in_findings(repository, stale_after, stale_seconds, required, require_latest, latest_tag):
+    """The findings every report has: empty repositories, unreadable tags, no latest, stale images, missing labels."""
+    name, tags = repository["name"], repository["tags"]
+    findings = []
+    if not tags:
+        findings.append(_finding("empty_repository", "info", name, "%s has no tags" % name))
+    for tag in tags:
+        if tag["error"]:
+            message = "%s:%s could not be described: %s" % (name, tag["tag"], tag["error"])
+            findings.append(_finding("unreadable_tag", "error", name, message, tags=[tag]))
+    if require_latest and tags and not repository["has_latest"]:
+        findings.append(_finding("missing_latest", "info", name, "%s has no %r tag" % (name, latest_tag)))
+    for digest, image_tags in _images(repository):
+        label = _image_name(name, image_tags)
+        for check, detail in _check_image(image_tags, stale_seconds, None, required):
+            if check == "max_age":
+                for tag in image_tags:
+                    tag["stale"] = True
+                message = "%s is stale: %s, more than %s" % (label, detail, stale_after)
+                findings.append(_finding("stale", "warning", name, message, image_tags, digest))
+            else:
+                message = "%s: %s" % (label, detail)
+                findings.append(_finding("missing_labels", "warning", name, message, image_tags, digest))
+    return findings
+
+
+def _rule_findings(repository, rule):
+    """The findings of one of the user's rules in one repository."""
+    name, tags = repository["name"], repository["tags"]
+    if rule["repository"] is not None and not rule["repository"].fullmatch(name):
+        return []
+    findings = []
+    selected = [tag for tag in tags if rule["tag"] is None or rule["tag"].fullmatch(str(tag["tag"]))]
+    if rule["max_tags"] is not None and len(selected) > rule["max_tags"]:
+        message = "%s has %d tags%s, more than %d (rule %r)" % (
+            name,
+            len(selected),
+            "" if rule["tag"] is None else " matching %r" % rule["tag"].pattern,
+            rule["max_tags"],
+            rule["name"],
+        )
+        findings.append(_finding("rule", rule["severity"], name, message, rule=rule["name"], check="max_tags"))
+    selected_names = {tag["tag"] for tag in selected}
+    for digest, image_tags in _images(repository):
+        image_tags = [tag for tag in image_tags if tag["tag"] in selected_names]
+        if not image_tags:
+            continue
+        label = _image_name(name, image_tags)
+        for check, detail in _check_image(image_tags, rule["max_age"], rule["max_size"], rule["required_labels"]):
+            message = "%s breaks rule %r: %s" % (label, rule["name"], detail)
+            findings.append(_finding("rule", rule["severity"], name, message, image_tags, digest, rule["name"], check))
+    return findings
+
+
+def _report_time(now):
+    if now in (None, ""):
+        return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    moment = parse_time(now)
+    if moment is None:
+        raise AnsibleFilterError("now %r is not a time: use ISO 8601, for example 2025-01-31T12:00:00Z" % (now,))
+    return moment
+
+
+def _summary(repositories, findings, all_layers, all_overhead):
+    counts = {severity: 0 for severity in SEVERITIES}
+    kinds = {}
+    for finding in findings:
+        counts[finding["severity"]] += 1
+        kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
+    return {
+        "repositories": len(repositories),
+        "tags": sum(len(repository["tags"]) for repository in repositories),
+        "images": len(all_overhead),
+        "size": sum(all_layers.values()) + sum(all_overhead.values()),
+        "findings": counts,
+        "kinds": kinds,
+    }
+
+
 def audit_report(
     repositories,
     now=None,
@@ -493,135 +565,47 @@ def audit_report(
             "audit_report expects the 'repositories' list of registry_info (with details: true), got %s"
             % type(repositories).__name__
         )
-    if now in (None, ""):
-        moment = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    else:
-        moment = parse_time(now)
-        if moment is None:
-            raise AnsibleFilterError("now %r is not a time: use ISO 8601, for example 2025-01-31T12:00:00Z" % (now,))
+    moment = _report_time(now)
     stale_seconds = None if stale_after in (None, "") else parse_duration(stale_after, "stale_after")
     required = _label_list(required_labels, "required_labels")
     checked_rules = normalise_rules(rules)
 
-    report_repositories = []
-    findings = []
-    all_layers = {}
-    all_overhead = {}
+    report_repositories, findings, all_layers, all_overhead = [], [], {}, {}
     for entry in sorted(repositories, key=lambda item: str(item.get("name", ""))):
-        if not isinstance(entry, dict) or "name" not in entry:
-            raise AnsibleFilterError("each repository must be a dictionary with a name, got %r" % (entry,))
-        raw_tags = entry.get("tags") or []
-        if any(not isinstance(tag, dict) for tag in raw_tags):
-            raise AnsibleFilterError(
-                "repository %r lists tag names, not image details: run registry_info with details: true" % entry["name"]
-            )
-        name = entry["name"]
-        tags = sorted((_describe_tag(tag, moment) for tag in raw_tags), key=lambda tag: str(tag["tag"]))
-        repository = {"name": name, "tags": tags}
-        layers, overhead = _distinct_size(tags)
+        repository, layers, overhead = _repository_report(entry, moment, latest_tag)
         all_layers.update(layers)
         all_overhead.update(overhead)
-        created = sorted(tag["created"] for tag in tags if parse_time(tag["created"]) is not None)
-        repository.update(
-            size=sum(layers.values()) + sum(overhead.values()),
-            images=len(overhead),
-            has_latest=any(tag["tag"] == latest_tag for tag in tags),
-            newest=max(created, key=parse_time) if created else None,
-            oldest=min(created, key=parse_time) if created else None,
-        )
         report_repositories.append(repository)
-        images = _images(repository)
-
-        if not tags:
-            findings.append(_finding("empty_repository", "info", name, "%s has no tags" % name))
-        for tag in tags:
-            if tag["error"]:
-                findings.append(
-                    _finding(
-                        "unreadable_tag",
-                        "error",
-                        name,
-                        "%s:%s could not be described: %s" % (name, tag["tag"], tag["error"]),
-                        tags=[tag],
-                    )
-                )
-        if require_latest and tags and not repository["has_latest"]:
-            findings.append(_finding("missing_latest", "info", name, "%s has no %r tag" % (name, latest_tag)))
-        for digest, image_tags in images:
-            label = _image_name(name, image_tags)
-            for check, detail in _check_image(image_tags, stale_seconds, None, required):
-                if check == "max_age":
-                    for tag in image_tags:
-                        tag["stale"] = True
-                    message = "%s is stale: %s, more than %s" % (label, detail, stale_after)
-                    findings.append(_finding("stale", "warning", name, message, image_tags, digest))
-                else:
-                    findings.append(
-                        _finding("missing_labels", "warning", name, "%s: %s" % (label, detail), image_tags, digest)
-                    )
-
+        findings.extend(
+            _built_in_findings(repository, stale_after, stale_seconds, required, require_latest, latest_tag)
+        )
         for rule in checked_rules:
-            if rule["repository"] is not None and not rule["repository"].fullmatch(name):
-                continue
-            selected = [tag for tag in tags if rule["tag"] is None or rule["tag"].fullmatch(str(tag["tag"]))]
-            if rule["max_tags"] is not None and len(selected) > rule["max_tags"]:
-                message = "%s has %d tags%s, more than %d (rule %r)" % (
-                    name,
-                    len(selected),
-                    "" if rule["tag"] is None else " matching %r" % rule["tag"].pattern,
-                    rule["max_tags"],
-                    rule["name"],
-                )
-                findings.append(_finding("rule", rule["severity"], name, message, rule=rule["name"], check="max_tags"))
-            selected_names = {tag["tag"] for tag in selected}
-            for digest, image_tags in images:
-                image_tags = [tag for tag in image_tags if tag["tag"] in selected_names]
-                if not image_tags:
-                    continue
-                label = _image_name(name, image_tags)
-                for check, detail in _check_image(
-                    image_tags, rule["max_age"], rule["max_size"], rule["required_labels"]
-                ):
-                    message = "%s breaks rule %r: %s" % (label, rule["name"], detail)
-                    findings.append(
-                        _finding("rule", rule["severity"], name, message, image_tags, digest, rule["name"], check)
-                    )
+            findings.extend(_rule_findings(repository, rule))
 
     for repository in report_repositories:
         for tag in repository["tags"]:
             del tag["layers"], tag["age_seconds"]
     rank = {severity: position for position, severity in enumerate(SEVERITIES)}
     findings.sort(key=lambda item: (rank[item["severity"]], item["repository"], item["kind"], item["tags"]))
-    counts = {severity: 0 for severity in SEVERITIES}
-    kinds = {}
-    for finding in findings:
-        counts[finding["severity"]] += 1
-        kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
+    settings = {
+        "stale_after": stale_after or None,
+        "stale_after_seconds": stale_seconds,
+        "required_labels": required,
+        "require_latest": bool(require_latest),
+        "latest_tag": latest_tag,
+        "rules": [
+            dict(
+                rule,
+                repository=None if rule["repository"] is None else rule["repository"].pattern,
+                tag=None if rule["tag"] is None else rule["tag"].pattern,
+            )
+            for rule in checked_rules
+        ],
+    }
     return {
         "generated_at": _format_time(moment),
-        "settings": {
-            "stale_after": stale_after or None,
-            "stale_after_seconds": stale_seconds,
-            "required_labels": required,
-            "require_latest": bool(require_latest),
-            "latest_tag": latest_tag,
-            "rules": [
-                dict(
-                    rule,
-                    repository=None if rule["repository"] is None else rule["repository"].pattern,
-                    tag=None if rule["tag"] is None else rule["tag"].pattern,
-                )
-                for rule in checked_rules
-            ],
-        },
-        "summary": {
-            "repositories": len(report_repositories),
-            "tags": sum(len(repository["tags"]) for repository in report_repositories),
-            "images": len(all_overhead),
-            "size": sum(all_layers.values()) + sum(all_overhead.values()),
-            "findings": counts,
-            "kinds": kinds,
-        },
+        "settings": settings,
+        "summary": _summary(report_repositories, findings, all_layers, all_overhead),
         "repositories": report_repositories,
         "findings": findings,
     }

@@ -33,67 +33,13 @@ options:
       - Without it, the digest of whatever the reference points at is returned, the index for a multi-platform image,
         which is what pinning usually wants.
     type: str
-  username:
-    description:
-      - User name for the registry of the first reference.
-      - Give O(password) too. For references on several registries, use O(credentials) or an auth file.
-    type: str
-    env:
-      - name: REGISTRY_USERNAME
-  password:
-    description:
-      - Password or access token that goes with O(username). Never logged or returned.
-    type: str
-    env:
-      - name: REGISTRY_PASSWORD
-  credentials:
-    description:
-      - Credentials for several registries at once, a dictionary whose keys are registry hosts (V(ghcr.io),
-        V(registry.example.com:5000), V(docker.io)) and whose values hold either C(username) and C(password), or
-        C(token), a bearer token sent as it is.
-    type: dict
-  auth_file:
-    description:
-      - Path of a container auth file (C(config.json) of C(docker login) or C(auth.json) of C(podman login)).
-      - If not set, these files are searched in this order, and the first that has an entry for the registry is
-        used E(REGISTRY_AUTH_FILE), C($XDG_RUNTIME_DIR/containers/auth.json),
-        C($XDG_CONFIG_HOME/containers/auth.json) (default C(~/.config/containers/auth.json)),
-        C($DOCKER_CONFIG/config.json), C(~/.docker/config.json). C(credHelpers) and C(credsStore) are honoured.
-    type: path
-    aliases:
-      - config_path
-  validate_certs:
-    description:
-      - Verify the registry's TLS certificate and host name.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - Path of a PEM file with the CA certificates to trust for the registry.
-    type: path
-  client_cert:
-    description:
-      - Path of a PEM client certificate, for registries that require mutual TLS.
-    type: path
-  client_key:
-    description:
-      - Path of the PEM private key that goes with O(client_cert).
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for each request.
-    type: float
-    default: 60
-  retries:
-    description:
-      - How many times to retry a request that failed for a passing reason (connection errors, 429, 502, 503, 504),
-        waiting longer each time and honouring C(Retry-After). V(0) turns retrying off.
-    type: int
-    default: 5
 notes:
   - Lookups run on the controller, which needs the Python library C(requests).
   - Like other lookups, this one runs every time the template that uses it is rendered. Resolve a digest once with
     M(ansible.builtin.set_fact) when several tasks need it.
+extends_documentation_fragment:
+  - ocireg.registry.connection
+  - ocireg.registry.connection.lookup
 seealso:
   - module: ocireg.registry.registry_info
   - plugin: ocireg.registry.parse_reference
@@ -137,18 +83,18 @@ from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import NotFoundError, RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import parse_manifest
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_index
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import RegistryError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
     format_platform,
     parse_platform,
-    select_platform,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, parse_reference
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import RegistryClients
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import ConnectionOptions
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import pinned_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import (
+    CONNECTION_OPTIONS,
+    RegistryClients,
+    clients_for,
+)
 
 
 class LookupModule(LookupBase):
@@ -162,55 +108,11 @@ class LookupModule(LookupBase):
         except RegistryError as err:
             raise AnsibleLookupError(to_native(err)) from None
         try:
-            return [self._digest(clients, reference, wanted) for reference in references]
+            return [pinned_digest(clients.for_reference(reference), reference, wanted) for reference in references]
         except RegistryError as err:
             raise AnsibleLookupError(to_native(err)) from None
         finally:
             clients.close()
 
     def _clients(self, primary: Reference | None) -> RegistryClients:
-        timeout, retries = self.get_option("timeout"), self.get_option("retries")
-        if timeout is None or timeout <= 0:
-            raise RegistryError("timeout must be a positive number of seconds, got %s" % timeout)
-        if retries is None or retries < 0:
-            raise RegistryError("retries must be 0 or more, got %s" % retries)
-        if self.get_option("client_key") and not self.get_option("client_cert"):
-            raise RegistryError("client_key needs client_cert")
-        resolver = CredentialResolver(
-            username=self.get_option("username"),
-            password=self.get_option("password"),
-            credentials=self.get_option("credentials"),
-            auth_file=self.get_option("auth_file"),
-            primary_registry=primary.registry if primary is not None else None,
-        )
-        options = ConnectionOptions(
-            validate_certs=self.get_option("validate_certs"),
-            ca_path=self.get_option("ca_path"),
-            client_cert=self.get_option("client_cert"),
-            client_key=self.get_option("client_key"),
-            timeout=float(timeout),
-            retries=int(retries),
-            pool_size=4,
-        )
-        return RegistryClients(resolver, options)
-
-    def _digest(self, clients: RegistryClients, reference: Reference, platform: str | None) -> str:
-        client = clients.for_reference(reference)
-        descriptor = client.head_manifest(reference.repository, reference.manifest_reference)
-        if descriptor is None:
-            raise NotFoundError(
-                "Image %s not found on registry %s: no such repository, tag or digest"
-                % (reference.canonical, reference.registry),
-                registry=reference.registry,
-                repository=reference.repository,
-            )
-        if platform is None or not is_index(descriptor.media_type):
-            return descriptor.digest
-        fetched = client.get_manifest(reference.repository, descriptor.digest)
-        index = parse_manifest(fetched.raw, fetched.media_type)
-        if not index.is_index:
-            return index.digest
-        try:
-            return select_platform(index, platform).digest
-        except NotFoundError as err:
-            raise NotFoundError("%s: %s" % (reference.canonical, err), registry=reference.registry) from None
+        return clients_for({name: self.get_option(name) for name in CONNECTION_OPTIONS}, primary, pool_size=4)

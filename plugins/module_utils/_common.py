@@ -21,9 +21,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import Reg
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import (
     RegistryClients,
-    connection_options,
+    clients_for,
+    connection_problems,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import REQUESTS_IMPORT_ERROR
 
 
@@ -92,11 +92,7 @@ def registry_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModu
     _reveal_user_names(module)
     if REQUESTS_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
-    problems = []
-    if module.params["timeout"] <= 0:
-        problems.append("timeout must be a positive number of seconds, got %s" % module.params["timeout"])
-    if module.params["retries"] < 0:
-        problems.append("retries must be 0 or more, got %s" % module.params["retries"])
+    problems = connection_problems(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems))
     return module
@@ -127,14 +123,7 @@ def registry_clients(params: dict[str, Any], primary: Reference | str | None, po
 
     ``primary`` is the task's main reference, or a bare registry host.
     """
-    resolver = CredentialResolver(
-        username=params["username"],
-        password=params["password"],
-        credentials=params["credentials"],
-        auth_file=params["auth_file"],
-        primary_registry=primary.registry if isinstance(primary, Reference) else primary,
-    )
-    return RegistryClients(resolver, connection_options(params, pool_size))
+    return clients_for(params, primary, pool_size)
 
 
 @contextlib.contextmanager

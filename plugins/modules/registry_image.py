@@ -232,34 +232,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.stores impo
     open_source,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.location import parse_location
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import parse_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import platforms_option
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 
 MAX_JOBS = 64
-PLATFORMS_FORM = "'all' or a list of platforms such as [linux/amd64, linux/arm64/v8]"
-
-
-def parse_platforms_option(value):
-    """``all`` -> None (every platform); else the validated list of ``os/arch[/variant]`` names."""
-    if isinstance(value, str):
-        if value.strip().lower() == "all":
-            return None
-        value = [part.strip() for part in value.split(",")]
-    if not isinstance(value, list) or not value:
-        raise InvalidInputError("platforms must be %s; got %r" % (PLATFORMS_FORM, value))
-    names = []
-    for item in value:
-        if not isinstance(item, str) or item.strip().lower() == "all":
-            raise InvalidInputError(
-                "platforms must be %s; %r is not a platform name in the list %r" % (PLATFORMS_FORM, item, value)
-            )
-        try:
-            parse_platform(item)
-        except InvalidInputError as err:
-            raise InvalidInputError("platforms: %s" % err) from None
-        if item not in names:
-            names.append(item)
-    return names
 
 
 class ImageManager:
@@ -276,7 +252,7 @@ class ImageManager:
         self.platforms = None
         if self.state == "present":
             self.src = parse_location(params["src"], "src")
-            self.platforms = parse_platforms_option(params["platforms"])
+            self.platforms = platforms_option(params["platforms"])
         primary = next((location for location in (self.dest, self.src) if isinstance(location, Reference)), None)
         self.clients = registry_clients(params, primary, pool_size=max(16, 2 * self.jobs + 2))
 

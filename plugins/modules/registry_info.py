@@ -327,7 +327,6 @@ files:
       content: "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n..."
 """
 
-from fnmatch import fnmatchcase
 from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
@@ -335,30 +334,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_errors,
     registry_module,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import map_concurrently
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    DigestMismatchError,
-    InvalidInputError,
-    NotFoundError,
-    RegistryError,
-    RegistryResponseError,
-    UnsupportedError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import format_platform, parse_platform
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
-    Reference,
-    parse_reference,
-    parse_registry,
-    parse_repository,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import ImageInspector, image_details
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import validate_paths
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
-
-MAX_CONCURRENCY = 64
-# Errors that make one tag impossible to describe without saying anything about the others.
-PER_TAG_ERRORS = (UnsupportedError, RegistryResponseError, DigestMismatchError)
-WARNED_TAG_ERRORS = 3
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.inventory import TARGETS, Inventory, validate_options
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "registry": {"type": "str"},
@@ -372,227 +348,6 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "platform": {"type": "str", "default": "linux/amd64"},
     "concurrency": {"type": "int", "default": 8},
 }
-TARGETS = ("registry", "repository", "image")
-
-
-def validate_options(params: dict[str, Any]) -> list[str]:
-    """Every problem with the option values, each naming the option and the value."""
-    problems = []
-    target = next((name for name in TARGETS if params[name] is not None), None)
-    concurrency = params["concurrency"]
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        problems.append("concurrency must be a whole number from 1 to %d, got %d" % (MAX_CONCURRENCY, concurrency))
-    if params["max_file_size"] < 0:
-        problems.append("max_file_size must be 0 or more bytes, got %d" % params["max_file_size"])
-    if params["repositories"] is not None and target != "registry":
-        problems.append("repositories filters the repositories of a registry: use it with registry, not %s" % target)
-    if params["tags"] is not None and target == "image":
-        problems.append("tags filters tag lists: use it with registry or repository, not image")
-    if params["paths"] is not None and target != "image":
-        problems.append("paths reads files inside one image: use it with image, not %s" % target)
-    for option in ("repositories", "tags"):
-        for pattern in params[option] or []:
-            if not pattern:
-                problems.append("%s must hold non-empty fnmatch patterns such as 'team/*', got %r" % (option, pattern))
-    if params["paths"] is not None:
-        try:
-            validate_paths(params["paths"])
-        except InvalidInputError as err:
-            problems.append(str(err))
-    try:
-        parse_platform(params["platform"])
-    except InvalidInputError as err:
-        problems.append(str(err))
-    return problems
-
-
-def matches(name: str, patterns: list[str] | None) -> bool:
-    return patterns is None or any(fnmatchcase(name, pattern) for pattern in patterns)
-
-
-class RegistryInfo:
-    """Gathers the facts for one task."""
-
-    def __init__(self, module: Any):
-        self.module = module
-        self.params = module.params
-        self.concurrency = self.params["concurrency"]
-        self.platform = format_platform(parse_platform(self.params["platform"]))
-        self.tag_errors: list[str] = []
-        self.vanished: list[str] = []
-
-    def run(self) -> dict[str, Any]:
-        if self.params["registry"] is not None:
-            result = self.list_registry(self.params["registry"])
-        elif self.params["repository"] is not None:
-            result = self.list_repository(self.params["repository"])
-        else:
-            result = self.describe_image(self.params["image"])
-        self._warn_about_tags()
-        return dict(result, changed=False)
-
-    def _clients(self, primary: Reference | str | None) -> Any:
-        return registry_clients(self.params, primary, pool_size=max(16, self.concurrency))
-
-    # -- registry ---------------------------------------------------------------------------------
-
-    def list_registry(self, text: str) -> dict[str, Any]:
-        scheme, host = parse_registry(text)
-        # The catalog and every repository live on this one endpoint: one client, for the registry itself.
-        clients = self._clients(host)
-        client = clients.for_registry(host, scheme)
-        try:
-            registry = client.ping()
-            names = sorted(name for name in self._catalog(client) if matches(name, self.params["repositories"]))
-            repositories: list[dict[str, Any]] = [{"name": name} for name in names]
-            if self.params["tags"] is not None or self.params["details"]:
-                tag_lists = map_concurrently(lambda name: self._tags(client, name), names, self.concurrency)
-                for entry, tags in zip(repositories, tag_lists):
-                    entry["tags"] = tags if tags is not None else []
-                if self.params["details"]:
-                    inspector = ImageInspector(client, self.platform)
-                    work = [(entry, tag) for entry in repositories for tag in entry["tags"]]
-                    described = map_concurrently(
-                        lambda item: self._describe_tag(inspector, host, item[0]["name"], item[1]),
-                        work,
-                        self.concurrency,
-                    )
-                    for entry in repositories:
-                        entry["tags"] = []
-                    for (entry, _tag), details in zip(work, described):
-                        if details is not None:
-                            entry["tags"].append(details)
-        finally:
-            clients.close()
-        return {"registry": registry, "repositories": repositories, "exists": True}
-
-    def _catalog(self, client: RegistryClient) -> list[str]:
-        try:
-            return client.catalog()
-        except RegistryError as err:
-            # 404 and 405 both mean "no catalog here", whatever error code the registry puts in the body.
-            if not isinstance(err, UnsupportedError) and err.status not in (404, 405):
-                raise
-            message = str(err).rstrip(".")
-            if "catalog" not in message:
-                message = (
-                    "Registry %s does not offer the catalog API (/v2/_catalog), an extension that many hosted"
-                    " registries refuse (%s)" % (client.registry, message)
-                )
-            raise UnsupportedError(
-                "%s. Give a repository instead of a registry to list its tags." % message,
-                registry=client.registry,
-                status=err.status,
-            ) from None
-
-    # -- repository -------------------------------------------------------------------------------
-
-    def _tags(self, client: RegistryClient, repository: str) -> list[str] | None:
-        """The matching tags of ``repository``, or None when it does not exist (or no longer does)."""
-        try:
-            tags = client.list_tags(repository)
-        except NotFoundError:
-            return None
-        return sorted(tag for tag in tags if matches(tag, self.params["tags"]))
-
-    def list_repository(self, text: str) -> dict[str, Any]:
-        reference = parse_repository(text)
-        clients = self._clients(reference)
-        try:
-            client = clients.for_reference(reference)
-            registry = client.ping()
-            tags = self._tags(client, reference.repository)
-            if tags is None:
-                return {"registry": registry, "tags": [], "exists": False}
-            if not self.params["details"]:
-                return {"registry": registry, "tags": tags, "exists": True}
-            inspector = ImageInspector(client, self.platform)
-            described = map_concurrently(
-                lambda tag: self._describe_tag(inspector, reference.registry, reference.repository, tag),
-                tags,
-                self.concurrency,
-            )
-        finally:
-            clients.close()
-        return {"registry": registry, "tags": [entry for entry in described if entry is not None], "exists": True}
-
-    def _describe_tag(self, inspector: ImageInspector, host: str, repository: str, tag: str) -> dict | None:
-        """One tag's details; None when it vanished since the tag list was read."""
-        name = "%s/%s" % (host, repository)
-        try:
-            resolved = inspector.resolve(repository, tag)
-        except NotFoundError:
-            self.vanished.append("%s:%s" % (name, tag))
-            return None
-        except PER_TAG_ERRORS as err:
-            self.tag_errors.append("%s:%s: %s" % (name, tag, err))
-            return {"name": name, "tag": tag, "error": str(err)}
-        return image_details(name, tag, resolved)
-
-    def _warn_about_tags(self) -> None:
-        if self.vanished:
-            self.module.warn(
-                "%d tag(s) disappeared while their details were read, and are left out: %s"
-                % (len(self.vanished), ", ".join(sorted(self.vanished)))
-            )
-        if self.tag_errors:
-            shown = sorted(self.tag_errors)[:WARNED_TAG_ERRORS]
-            more = len(self.tag_errors) - len(shown)
-            self.module.warn(
-                "%d tag(s) could not be described (see their 'error'): %s%s"
-                % (len(self.tag_errors), "; ".join(shown), "; and %d more" % more if more else "")
-            )
-
-    # -- image ------------------------------------------------------------------------------------
-
-    def describe_image(self, text: str) -> dict[str, Any]:
-        reference = parse_reference(text)
-        paths = self.params["paths"]
-        clients = self._clients(reference)
-        try:
-            client = clients.for_reference(reference)
-            registry = client.ping()
-            inspector = ImageInspector(client, self.platform)
-            try:
-                resolved = inspector.resolve(reference.repository, reference.manifest_reference)
-            except NotFoundError:
-                result: dict[str, Any] = {"registry": registry, "image": None, "exists": False}
-                if paths is not None:
-                    result["files"] = {}
-                return result
-            details = image_details(reference.name, reference.tag, resolved)
-            if resolved.top.is_index and resolved.selected is None:
-                self.module.warn(
-                    "%s is a multi-platform index without platform %s, so its platform details are empty; it holds: %s"
-                    % (reference.canonical, self.platform, _platform_list(details["platforms"]))
-                )
-            result = {"registry": registry, "image": details, "exists": True}
-            if paths is not None:
-                result["files"] = inspector.read_paths(
-                    reference.repository, resolved, paths, self.params["max_file_size"]
-                )
-                self._warn_about_omitted(result["files"])
-        finally:
-            clients.close()
-        return result
-
-    def _warn_about_omitted(self, files: dict[str, dict]) -> None:
-        omitted = sorted(path for path, entry in files.items() if entry.get("content_omitted"))
-        if omitted:
-            self.module.warn(
-                "Content left out of %s: bigger than max_file_size (%d bytes)"
-                % (", ".join(omitted), self.params["max_file_size"])
-            )
-
-
-def _platform_list(platforms: list[dict]) -> str:
-    names = []
-    for entry in platforms:
-        try:
-            names.append(format_platform(entry))
-        except InvalidInputError:
-            continue
-    return ", ".join(names) or "no platforms"
 
 
 def main() -> None:
@@ -605,8 +360,11 @@ def main() -> None:
     problems = validate_options(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems), changed=False)
+    inventory = Inventory(
+        module.params, lambda primary, pool_size: registry_clients(module.params, primary, pool_size), module.warn
+    )
     with registry_errors(module, changed=False):
-        result = RegistryInfo(module).run()
+        result = inventory.run()
     module.exit_json(**result)
 
 

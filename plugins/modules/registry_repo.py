@@ -206,310 +206,30 @@ deleted_digests:
     - sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
 """
 
-import datetime
-import json
-import threading
-
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_clients,
     registry_errors,
     registry_module,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import map_concurrently
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
-    InvalidInputError,
-    NotFoundError,
-    RegistryError,
-    RegistryResponseError,
-    UnsupportedError,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
-    MAX_CONFIG_BYTES,
-    Descriptor,
-    parse_manifest,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
-    IMAGE_CONFIG_MEDIA_TYPES,
-    MANIFEST_MEDIA_TYPES,
-    is_index,
-)
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, RegistryError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_repository
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import UTC, parse_created
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import (
-    DeletionPlan,
-    RetentionPolicy,
-    TaggedImage,
-    decide,
-    plan_deletions,
-    tag_set_diff,
-)
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import remove_tag
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import RepositoryRetention
 
 MAX_CONCURRENCY = 64
-CREATED_ANNOTATION = "org.opencontainers.image.created"
-# What a manifest or config that cannot be read as one leaves us with: an unknown age, not a failed task.
-UNREADABLE = (UnsupportedError, RegistryResponseError)
 
 
-class RepositoryManager:
-    """Plans with reads only; then (outside check mode) deletes by digest and untags what the plan says."""
-
-    def __init__(self, module):
-        params = module.params
-        self.module = module
-        self.state = params["state"]
-        self.repository = parse_repository(params["repository"])
-        self.concurrency = params["concurrency"]
-        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
-            raise InvalidInputError(
-                "Option concurrency must be a whole number from 1 to %d, got %r." % (MAX_CONCURRENCY, self.concurrency)
-            )
-        self.policy = None
-        if params["retention"] is not None:
-            if self.state == "absent":
-                raise InvalidInputError(
-                    "Option retention only applies to state=present; state=absent deletes every image in %s."
-                    % self.repository.name
-                )
-            self.policy = RetentionPolicy.from_options(params["retention"])
-        self.clients = registry_clients(params, self.repository, pool_size=max(16, self.concurrency))
-        self.client = self.clients.for_reference(self.repository)
-        self.name = self.repository.repository
-        self.exists = False
-        self.current = {}  # tag -> Descriptor
-        self.manifests = {}  # digest -> ManifestInfo, for the manifests that were read
-        self.plan = DeletionPlan((), (), (), ())
-        self.deleted_digests = []  # progress of apply(), for a failure halfway
-        self.deleted_tags = []
-        self._progress_lock = threading.Lock()
-        self._try_delete_by_name = True
-
-    def close(self):
-        self.clients.close()
-
-    # -- planning (reads only) --------------------------------------------------------------------
-
-    def make_plan(self):
-        now = datetime.datetime.now(UTC)
-        tags = self._list_tags()
-        self.exists = bool(tags)
-        if self.state == "present" and (self.policy is None or not self.policy.candidates(tags)):
-            # Nothing is to be checked, or no tag is both matched and not kept: no tag can go, nothing to read.
-            self.plan = DeletionPlan((), (), (), tuple(tags))
-            return self.plan
-        age_tags = set()
-        if self.policy is not None and self.policy.needs_age:
-            age_tags = set(self.policy.candidates(tags))
-        self._read_tags(tags, age_tags)
-        digests = {tag: descriptor.digest for tag, descriptor in self.current.items()}
-        indexes = {descriptor.digest for descriptor in self.current.values() if is_index(descriptor.media_type)}
-        if self.policy is None:  # state=absent
-            self.plan = plan_deletions(digests, digests, indexes=indexes)
-            return self.plan
-        created = self._creation_times({digests[tag] for tag in age_tags if tag in digests})
-        decision = decide(
-            self.policy,
-            [TaggedImage(tag, digest, created.get(digest)) for tag, digest in digests.items()],
-            now,
+def retention_task(module):
+    """The task's options as a :class:`RepositoryRetention`; bad values raise, naming them, before any request."""
+    params = module.params
+    repository = parse_repository(params["repository"])
+    concurrency = params["concurrency"]
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise InvalidInputError(
+            "Option concurrency must be a whole number from 1 to %d, got %r." % (MAX_CONCURRENCY, concurrency)
         )
-        if decision.unknown_age:
-            self.module.warn(
-                "older_than kept %d tag(s) of %s because their images have no readable creation time: %s"
-                % (len(decision.unknown_age), self.repository.name, ", ".join(decision.unknown_age))
-            )
-        self.plan = plan_deletions(digests, decision.doomed, indexes=indexes)
-        if self.plan.delete_digests:
-            protected = self._referenced_by_surviving_indexes(decision.doomed)
-            if protected & set(self.plan.delete_digests):
-                self.plan = plan_deletions(digests, decision.doomed, protected=protected, indexes=indexes)
-        return self.plan
-
-    def _list_tags(self):
-        try:
-            return sorted(set(self.client.list_tags(self.name)))
-        except NotFoundError:
-            return []
-
-    def _read_tags(self, tags, age_tags):
-        """One request per tag: a manifest GET where its age matters, else a HEAD. Vanished tags are left out."""
-        read = map_concurrently(lambda tag: self._read_tag(tag, tag in age_tags), tags, self.concurrency)
-        self.current = {tag: descriptor for tag, descriptor in zip(tags, read) if descriptor is not None}
-
-    def _read_tag(self, tag, with_manifest):
-        if not with_manifest:
-            return self.client.head_manifest(self.name, tag)
-        try:
-            fetched = self.client.get_manifest(self.name, tag)
-        except NotFoundError:
-            return None
-        self._remember(fetched)
-        return Descriptor(media_type=fetched.media_type, digest=fetched.digest, size=fetched.size)
-
-    def _remember(self, fetched):
-        try:
-            self.manifests[fetched.digest] = parse_manifest(fetched.raw, fetched.media_type)
-        except UNREADABLE:
-            self.manifests[fetched.digest] = None
-
-    def _fetch_manifest(self, digest):
-        """The parsed manifest DIGEST of this repository (read at most once); None when missing or unreadable."""
-        if digest not in self.manifests:
-            try:
-                self._remember(self.client.get_manifest(self.name, digest))
-            except NotFoundError:
-                self.manifests[digest] = None
-        return self.manifests[digest]
-
-    def _creation_times(self, digests):
-        """digest -> creation time (None: unknown) of each image or index in DIGESTS."""
-        children = sorted(
-            {
-                child.digest
-                for digest in digests
-                if self.manifests.get(digest) is not None and self.manifests[digest].is_index
-                for child in self.manifests[digest].manifests
-                if _is_platform_image(child)
-            }
-        )
-        map_concurrently(
-            self._fetch_manifest, [digest for digest in children if digest not in self.manifests], self.concurrency
-        )
-        images = [self.manifests.get(digest) for digest in sorted(set(digests) | set(children))]
-        configs = sorted(
-            {
-                image.config.digest
-                for image in images
-                if image is not None and not image.is_index and _has_image_config(image)
-            }
-        )
-        created_by_config = dict(zip(configs, map_concurrently(self._read_created, configs, self.concurrency)))
-
-        def image_created(info):
-            if info is None or info.is_index:
-                return None
-            created = created_by_config.get(info.config.digest) if _has_image_config(info) else None
-            return created or parse_created((info.annotations or {}).get(CREATED_ANNOTATION))
-
-        result = {}
-        for digest in digests:
-            info = self.manifests.get(digest)
-            if info is not None and info.is_index:
-                known = [image_created(self.manifests.get(child.digest)) for child in info.manifests]
-                known = [moment for moment in known if moment is not None]
-                result[digest] = (
-                    max(known) if known else parse_created((info.annotations or {}).get(CREATED_ANNOTATION))
-                )
-            else:
-                result[digest] = image_created(info)
-        return result
-
-    def _read_created(self, config_digest):
-        try:
-            raw = self.client.read_blob(self.name, config_digest, limit=MAX_CONFIG_BYTES)
-        except NotFoundError:
-            return None
-        try:
-            config = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return parse_created(config.get("created")) if isinstance(config, dict) else None
-
-    def _referenced_by_surviving_indexes(self, doomed):
-        """Digests that a remaining index refers to: deleting one of them by digest would break that index."""
-        surviving = sorted(
-            {
-                descriptor.digest
-                for tag, descriptor in self.current.items()
-                if tag not in doomed and is_index(descriptor.media_type)
-            }
-        )
-        unread = [digest for digest in surviving if self.manifests.get(digest) is None]  # or unreadable as an age
-        map_concurrently(self._fetch_surviving_index, unread, self.concurrency)
-        return {
-            child.digest
-            for digest in surviving
-            if self.manifests.get(digest) is not None
-            for child in self.manifests[digest].manifests
-        }
-
-    def _fetch_surviving_index(self, digest):
-        # Unlike an age, this is a safety question: an index that cannot be read fails the task.
-        fetched = self.client.get_manifest(self.name, digest)
-        self.manifests[digest] = parse_manifest(fetched.raw, fetched.media_type)
-
-    # -- applying ---------------------------------------------------------------------------------
-
-    def apply(self):
-        self._each(self._delete_digest, list(self.plan.delete_digests))
-        self._each(self._untag, list(self.plan.untag))
-
-    def _each(self, function, items):
-        """The first item alone (it performs the auth handshake for the write scopes), the rest concurrently."""
-        if not items:
-            return
-        function(items[0])
-        map_concurrently(function, items[1:], self.concurrency)
-
-    def _delete_digest(self, digest):
-        try:
-            self.client.delete_manifest(self.name, digest)
-        except NotFoundError:
-            pass  # already gone: the goal is reached
-        tags = [tag for tag, descriptor in self.current.items() if descriptor.digest == digest]
-        with self._progress_lock:
-            self.deleted_digests.append(digest)
-            self.deleted_tags.extend(tags)
-
-    def _untag(self, tag):
-        how = remove_tag(self.client, self.name, tag, self.current[tag], try_delete_by_name=self._try_delete_by_name)
-        if how == "untagged":
-            self._try_delete_by_name = False  # this registry cannot delete a tag by name: don't ask again
-        with self._progress_lock:
-            self.deleted_tags.append(tag)
-
-    # -- results ----------------------------------------------------------------------------------
-
-    def result(self):
-        return {
-            "changed": self.plan.changed,
-            "exists": self.exists,
-            "deleted_tags": list(self.plan.deleted_tags),
-            "kept_tags": list(self.plan.kept_tags),
-            "deleted_digests": sorted(self.plan.delete_digests),
-            "diff": tag_set_diff(self.plan),
-        }
-
-    def failure(self, error):
-        """fail_json arguments for an error halfway through apply(): what was already deleted, and what was not."""
-        done_tags = sorted(set(self.deleted_tags))
-        left = [tag for tag in self.plan.deleted_tags if tag not in set(done_tags)]
-        message = "%s. Deleted before the failure: %s; not deleted: %s." % (
-            str(error).rstrip("."),
-            ", ".join(done_tags) or "nothing",
-            ", ".join(left) or "nothing",
-        )
-        return {
-            "msg": message,
-            "changed": bool(done_tags),
-            "exists": self.exists,
-            "deleted_tags": done_tags,
-            "kept_tags": sorted(set(self.plan.kept_tags) | set(left)),
-            "deleted_digests": sorted(self.deleted_digests),
-        }
-
-
-def _is_platform_image(child):
-    """An index entry worth reading for an age: a manifest, and not a buildx attestation (unknown/unknown)."""
-    if child.media_type and child.media_type not in MANIFEST_MEDIA_TYPES:
-        return False
-    return (child.platform or {}).get("os") != "unknown"
-
-
-def _has_image_config(info):
-    # Some old pushes leave the config's mediaType out; those are image configs too.
-    return info.config is not None and (
-        not info.config.media_type or info.config.media_type in IMAGE_CONFIG_MEDIA_TYPES
-    )
+    clients = registry_clients(params, repository, pool_size=max(16, concurrency))
+    client = clients.for_reference(repository)
+    return clients, RepositoryRetention(client, repository, params["state"], params["retention"], concurrency)
 
 
 def main():
@@ -529,18 +249,20 @@ def main():
     }
     module = registry_module(argument_spec, supports_check_mode=True)
     with registry_errors(module, changed=False):
-        manager = RepositoryManager(module)
+        clients, retention = retention_task(module)
     try:
         with registry_errors(module, changed=False):
-            manager.make_plan()
-        if manager.plan.changed and not module.check_mode:
+            retention.make_plan()
+        for warning in retention.warnings:
+            module.warn(warning)
+        if retention.plan.changed and not module.check_mode:
             try:
-                manager.apply()
+                retention.apply()
             except RegistryError as err:
-                module.fail_json(**manager.failure(err))
+                module.fail_json(**retention.failure(err))
     finally:
-        manager.close()
-    module.exit_json(**manager.result())
+        clients.close()
+    module.exit_json(**retention.result())
 
 
 if __name__ == "__main__":

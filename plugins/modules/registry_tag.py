@@ -185,157 +185,26 @@ from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_errors,
     registry_module,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, NotFoundError
-from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_repository
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import (
-    TagChange,
-    check_overwrite,
-    common_digest,
-    digests_of,
-    missing_tags,
-    parse_source,
-    plan_absent,
-    plan_present,
-    put_tags,
-    read_tags,
-    remove_tag,
-    require_source,
-    same_repository,
-    tag_diff,
+    TagUpdate,
     validate_tag_list,
 )
 
 
-class TagManager:
-    """Plans with HEADs, then (outside check mode) writes only the tags that differ."""
-
-    def __init__(self, module):
-        params = module.params
-        self.check_mode = module.check_mode
-        self.state = params["state"]
-        self.overwrite = params["overwrite"]
-        self.repository = parse_repository(params["repository"])
-        self.tags = validate_tag_list(params["tag"])
-        self.source = None
-        if params["source"] is not None:
-            if self.state == "absent":
-                raise InvalidInputError(
-                    "Option source (%r) only applies to state=present; state=absent removes the named tags."
-                    % params["source"]
-                )
-            self.source = parse_source(params["source"], self.repository)
-        self.clients = registry_clients(params, self.repository)
-        self.client = self.clients.for_reference(self.repository)
-        self.current = {}
-        self.changes = []
-        self.fetched = None
-
-    @property
-    def name(self):
-        return self.repository.name
-
-    def plan(self):
-        """Read the tags (one HEAD each) and the source; returns the tags a real run writes."""
-        if self.state == "absent":
-            self.current = read_tags(self.client, self.repository.repository, self.tags)
-            self.changes = plan_absent(digests_of(self.current))
-            return [change.tag for change in self.changes if change.changed]
-        desired = self._source_digest()
-        self.current = read_tags(self.client, self.repository.repository, self.tags)
-        digests = digests_of(self.current)
-        if desired is None:
-            missing = missing_tags(digests)
-            if missing:
-                raise NotFoundError(
-                    "Tag%s %s of %s do%s not exist, and no source was given to create %s from."
-                    % (
-                        "s" if len(missing) > 1 else "",
-                        ", ".join(missing),
-                        self.name,
-                        "" if len(missing) > 1 else "es",
-                        "them" if len(missing) > 1 else "it",
-                    ),
-                    registry=self.repository.registry,
-                    repository=self.repository.repository,
-                )
-            self.changes = [TagChange(tag, digest, digest) for tag, digest in digests.items()]
-            return []
-        if not self.overwrite:
-            check_overwrite(self.name, digests, desired)
-        self.changes = plan_present(digests, desired)
-        pending = [change.tag for change in self.changes if change.changed]
-        if not pending:
-            return []
-        if same_repository(self.source, self.repository) and not self.check_mode:
-            return self._read_source_manifest()
-        if self.source.digest:
-            self._head_source()  # it exists, or a message naming it, before anything is written
-        return pending
-
-    def apply(self, pending):
-        if self.state == "absent":
-            for tag in pending:
-                remove_tag(self.client, self.repository.repository, tag, self.current[tag])
-            return
-        if self.fetched is not None:
-            put_tags(self.client, self.repository.repository, self.fetched.raw, self.fetched.media_type, pending)
-        else:
-            self._promote(pending)
-
-    def result(self):
-        result = {
-            "changed": any(change.changed for change in self.changes),
-            "tags": [change.to_dict() for change in self.changes],
-            "diff": tag_diff(self.changes),
-        }
-        if self.state == "present":
-            result["digest"] = common_digest(change.digest for change in self.changes)
-        return result
-
-    # -- present ------------------------------------------------------------------------------------
-
-    def _source_client(self):
-        return self.clients.for_reference(self.source)
-
-    def _source_digest(self):
-        """The digest the tags must point at: given, or one HEAD on a tag-named source."""
-        if self.source is None:
-            return None
-        if self.source.digest:
-            return self.source.digest
-        return self._head_source().digest
-
-    def _head_source(self):
-        descriptor = self._source_client().head_manifest(self.source.repository, self.source.manifest_reference)
-        return require_source(descriptor, self.source)
-
-    def _replan(self, digest):
-        """The source turned out to be ``digest`` when read (it moved since the HEAD): plan again for it."""
-        digests = {change.tag: change.previous_digest for change in self.changes}
-        if digest != self.changes[0].digest:
-            if not self.overwrite:
-                check_overwrite(self.name, digests, digest)
-            self.changes = plan_present(digests, digest)
-        return [change.tag for change in self.changes if change.changed]
-
-    def _read_source_manifest(self):
-        """Within the repository: GET the source once (by digest when given, so it is verified against it);
-        its exact bytes are then PUT under each tag that differs."""
-        try:
-            self.fetched = self.client.get_manifest(self.repository.repository, self.source.manifest_reference)
-        except NotFoundError:
-            require_source(None, self.source)
-            raise
-        return self._replan(self.fetched.digest)
-
-    def _promote(self, pending):
-        """Another repository (mount) or registry (copy): the copy engine writes the first tag, PUT the rest."""
-        copied = copy_image(self.clients, self.source, self.repository.with_tag(pending[0]))
-        pending = [tag for tag in self._replan(copied.digest) if tag != pending[0]]
-        if pending:
-            fetched = self.client.get_manifest(self.repository.repository, copied.digest)
-            put_tags(self.client, self.repository.repository, fetched.raw, fetched.media_type, pending)
+def tag_update(module):
+    """The task's options as a :class:`TagUpdate`; bad values raise, naming them, before any request."""
+    params = module.params
+    repository = parse_repository(params["repository"])
+    return TagUpdate(
+        registry_clients(params, repository),
+        repository,
+        validate_tag_list(params["tag"]),
+        state=params["state"],
+        source=params["source"],
+        overwrite=params["overwrite"],
+        dry_run=module.check_mode,
+    )
 
 
 def main():
@@ -348,13 +217,13 @@ def main():
     }
     module = registry_module(argument_spec, supports_check_mode=True)
     with registry_errors(module, changed=False):
-        manager = TagManager(module)
-        pending = manager.plan()
+        update = tag_update(module)
+        pending = update.plan()
     if pending and not module.check_mode:
         # Something may be written from here on: a failure reports changed, to be safe.
         with registry_errors(module, changed=True):
-            manager.apply(pending)
-    module.exit_json(**manager.result())
+            update.apply(pending)
+    module.exit_json(**update.result())
 
 
 if __name__ == "__main__":

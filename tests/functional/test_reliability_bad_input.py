@@ -74,6 +74,9 @@ def matrix(
         "info: uppercase repository": module_case(INFO, [f"{host}/T/App:v1"], image=f"{host}/T/App:v1"),
         "info: short digest": module_case(INFO, ["sha256:1234"], image=f"{host}/t/app@sha256:1234"),
         "info: bad tag": module_case(INFO, ["-v1"], image=f"{host}/t/app:-v1"),
+        "info: md5 digest": module_case(
+            INFO, ["md5", "sha256, sha384 and sha512"], image=f"{host}/t/app@md5:{'0' * 32}"
+        ),
         "info: two targets": module_case(
             INFO, ["mutually exclusive", "registry", "repository"], registry=host, repository=f"{host}/t/app"
         ),
@@ -104,6 +107,9 @@ def matrix(
         "tag: repository with a tag": module_case(TAG, [f"{host}/t/app:v1"], repository=f"{host}/t/app:v1", tag="x"),
         "tag: short bare digest": module_case(
             TAG, ["sha256:abc"], repository=f"{host}/t/app", tag="x", source="sha256:abc"
+        ),
+        "tag: sha1 bare digest": module_case(
+            TAG, ["sha1:", "sha256, sha384 and sha512"], repository=f"{host}/t/app", tag="x", source="sha1:" + "a" * 40
         ),
         "tag: source with absent": module_case(
             TAG,
@@ -140,6 +146,9 @@ def matrix(
         # -- registry_image --------------------------------------------------------------------------------
         "image: invalid src": module_case(IMAGE, ["Not/Valid:1"], src="Not/Valid:1", dest=f"{host}/t/copy:v1"),
         "image: bad dest tag": module_case(IMAGE, ["-bad"], src=f"{host}/t/app:v1", dest=f"{host}/t/copy:-bad"),
+        "image: sha1 src digest": module_case(
+            IMAGE, ["sha1", "sha256, sha384 and sha512"], src=f"{host}/t/app@sha1:{'a' * 40}", dest=f"{host}/t/copy:v1"
+        ),
         "image: platform without arch": module_case(
             IMAGE, ["'linux'"], src=f"{host}/t/multi:v1", dest=f"{host}/t/copy:v1", platforms=["linux"]
         ),
@@ -197,6 +206,9 @@ def matrix(
             REPO, ["retention", "state=absent"], repository=f"{host}/t/app", state="absent", retention={"keep_last": 1}
         ),
         "repo: bad repository": module_case(REPO, ["bad//name"], repository=f"{host}/bad//name"),
+        "repo: digest in the repository": module_case(
+            REPO, ["md5", "sha256, sha384 and sha512"], repository=f"{host}/t/app@md5:{'0' * 32}"
+        ),
         "repo: concurrency 100": module_case(REPO, ["concurrency", "100"], repository=f"{host}/t/app", concurrency=100),
         "repo: unknown retention key": module_case(
             REPO, ["keep_first"], repository=f"{host}/t/app", retention={"keep_first": 1}
@@ -208,10 +220,12 @@ def matrix(
         # -- filter ----------------------------------------------------------------------------------------
         "filter: two colons": filter_case(["Bad:Ref:x"], "Bad:Ref:x"),
         "filter: bad digest": filter_case(["sha256:xyz"], "repo@sha256:xyz"),
+        "filter: md5 digest": filter_case(["md5", "sha256, sha384 and sha512"], "repo@md5:" + "0" * 32),
         "filter: uppercase": filter_case(["UPPER/case"], "UPPER/case"),
         "filter: spaces": filter_case(["not a ref"], "not a ref"),
         # -- lookup ----------------------------------------------------------------------------------------
         "lookup: bad reference": lookup_case(["Not Valid"], "Not Valid"),
+        "lookup: sha1 digest": lookup_case(["sha1", "sha256, sha384 and sha512"], f"{host}/t/app@sha1:{'a' * 40}"),
         "lookup: bad platform": lookup_case(["linux//"], f"{host}/t/multi:v1", platform="linux//"),
         "lookup: unreachable": lookup_case([closed], f"{unreachable}:v1", retries=1),
         "lookup: wrong CA": lookup_case([tls.host, "TLS"], f"{tls_ref}:v1", **wrong_tls),

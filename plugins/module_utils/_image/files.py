@@ -11,6 +11,7 @@ when everything is in it: an interrupted write never leaves a half-written archi
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import tarfile
@@ -88,23 +89,11 @@ class FileBlobStream(BlobStream):
         self.handle.close()
 
 
-class BytesBlobStream(BlobStream):
+class BytesBlobStream(FileBlobStream):
     """A small blob already in memory (a config), verified like any other."""
 
     def __init__(self, data: bytes, descriptor: Descriptor, where: str):
-        self.data = data
-        self.descriptor = descriptor
-        self.where = where
-
-    def chunks(self) -> Iterator[bytes]:
-        verifier = DigestVerifier(
-            self.descriptor.digest,
-            expected_size=self.descriptor.size,
-            description="blob %s in %s" % (self.descriptor.digest, self.where),
-        )
-        verifier.update(self.data)
-        verifier.verify()
-        yield self.data
+        super().__init__(io.BytesIO(data), descriptor, where)
 
 
 class DirFiles:

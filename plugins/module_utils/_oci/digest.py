@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import DigestMismatchError, UnsupportedError
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import validate_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import DIGEST_HEX_LENGTHS, validate_digest
 
-DIGEST_ALGORITHMS = ("sha256", "sha512")
+DIGEST_ALGORITHMS = tuple(DIGEST_HEX_LENGTHS)
 
 
 def _hasher(algorithm: str):

@@ -21,8 +21,8 @@ import re
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, InvalidReferenceError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
     Reference,
+    is_tag,
     parse_reference,
-    validate_tag,
 )
 
 OCI = "oci"
@@ -78,19 +78,11 @@ def parse_location(text: object, option: str = "src", default_tag: str | None = 
     transport, colon, rest = text.partition(":")
     if colon and transport in STORE_TRANSPORTS:
         return _store(transport, rest, option, text)
-    if colon and transport in OTHER_TRANSPORTS and not _is_tag(rest):
+    if colon and transport in OTHER_TRANSPORTS and not is_tag(rest):
         raise InvalidInputError(
             "%s %r uses the %s: transport, which is not supported; use %s" % (option, text, transport, _FORMS)
         )
     return _registry(text, option, default_tag)
-
-
-def _is_tag(text: str) -> bool:
-    try:
-        validate_tag(text)
-    except InvalidReferenceError:
-        return False
-    return True
 
 
 def _registry(text: str, option: str, default_tag: str | None) -> Reference:

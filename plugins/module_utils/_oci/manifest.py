@@ -20,6 +20,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     DOCKER_SCHEMA1_MANIFEST,
+    IMAGE_CONFIG_MEDIA_TYPES,
     INDEX_MEDIA_TYPES,
     MANIFEST_ACCEPT,
     MANIFEST_MEDIA_TYPES,
@@ -276,3 +277,13 @@ def _declared_media_type(raw: bytes) -> str:
 
 
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+def has_image_config(manifest: ManifestInfo) -> bool:
+    """An image manifest whose config is an image config, the one that holds ``created``, ``os`` and the rest.
+
+    Some old pushes leave the config's mediaType out; those are image configs too. An artifact's config is not.
+    """
+    if manifest.config is None:
+        return False
+    return not manifest.config.media_type or manifest.config.media_type in IMAGE_CONFIG_MEDIA_TYPES

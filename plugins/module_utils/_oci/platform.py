@@ -125,11 +125,15 @@ def select_platform(index_info: ManifestInfo, wanted: str | dict) -> Descriptor:
 REFERENCE_DIGEST_ANNOTATION = "vnd.docker.reference.digest"
 
 
-def _is_attestation(descriptor: Descriptor) -> bool:
+def is_attestation(descriptor: Descriptor) -> bool:
+    """A buildx attestation manifest in an index: platform ``unknown/unknown``, or naming the image it describes."""
     platform = descriptor.platform or {}
     return "unknown" in (platform.get("os"), platform.get("architecture")) or bool(
         (descriptor.annotations or {}).get(REFERENCE_DIGEST_ANNOTATION)
     )
+
+
+_is_attestation = is_attestation  # until the copy engine's imports are updated
 
 
 def _available(index: ManifestInfo) -> str:
@@ -181,3 +185,25 @@ def parse_platforms(platforms: Iterable[Any] | None) -> list[str] | None:
         if text not in names:
             names.append(text)
     return names or None
+
+
+PLATFORMS_FORM = "'all' or a list of platforms such as [linux/amd64, linux/arm64/v8]"
+
+
+def platforms_option(value: Any) -> list[str] | None:
+    """A ``platforms`` option: ``all`` -> None (every platform); else the validated names, repeats dropped."""
+    if isinstance(value, str):
+        if value.strip().lower() == "all":
+            return None
+        value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, list) or not value:
+        raise InvalidInputError("platforms must be %s; got %r" % (PLATFORMS_FORM, value))
+    for item in value:
+        if not isinstance(item, str) or item.strip().lower() == "all":
+            raise InvalidInputError(
+                "platforms must be %s; %r is not a platform name in the list %r" % (PLATFORMS_FORM, item, value)
+            )
+    try:
+        return parse_platforms(value)
+    except InvalidInputError as err:
+        raise InvalidInputError("platforms: %s" % err) from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+from typing import Callable
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidReferenceError
 
@@ -36,8 +37,8 @@ SCHEMES = ("http", "https")
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _DIGEST_ALGORITHM = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*")
-_DIGEST_ENCODED = re.compile(r"[a-zA-Z0-9=_-]{32,}")
-_DIGEST_HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+# The algorithms registries support (distribution: sha256, sha384, sha512), with their hex lengths.
+DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _HEX_LOWER = re.compile(r"[a-f0-9]+")
 _DOMAIN_LABEL = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?")
 _PORT = re.compile(r"[0-9]+")
@@ -53,6 +54,7 @@ _HOST_RULE = (
     "a registry is a host name (letters, digits, '-' and '.'), an IPv4 address or a bracketed IPv6 address "
     "such as '[::1]', optionally followed by ':port'"
 )
+_SUPPORTED_ALGORITHMS = "sha256, sha384 and sha512"
 _DIGEST_RULE = (
     "a digest is 'algorithm:encoded', e.g. 'sha256:' followed by 64 lowercase hex digits "
     "or 'sha512:' followed by 128 lowercase hex digits"
@@ -100,8 +102,9 @@ def validate_tag(tag: object, *, within: str | None = None) -> str:
 def validate_digest(digest: object, *, within: str | None = None) -> str:
     """Return ``digest`` when it is a valid ``algorithm:encoded`` digest, else raise InvalidReferenceError.
 
-    sha256 and sha512 must be lowercase hex of the exact length; other algorithms need at least 32
-    characters of ``[a-zA-Z0-9=_-]`` (the OCI image-spec rule).
+    The algorithm is one that registries support (sha256, sha384 or sha512: the OCI image-spec grammar allows
+    others, such as md5 or blake3, but no registry accepts them), and the encoded part is lowercase hex of its exact
+    length.
     """
     if not isinstance(digest, str):
         raise _invalid("digest", digest, "a digest must be a string; " + _DIGEST_RULE, within)
@@ -116,31 +119,39 @@ def validate_digest(digest: object, *, within: str | None = None) -> str:
             % algorithm,
             within,
         )
-    hex_length = _DIGEST_HEX_LENGTHS.get(algorithm)
-    if hex_length is not None:
-        if len(encoded) != hex_length or not _HEX_LOWER.fullmatch(encoded):
-            reason = "a %s digest is '%s:' followed by exactly %d lowercase hex digits (0-9, a-f)" % (
-                algorithm,
-                algorithm,
-                hex_length,
-            )
-            if len(encoded) != hex_length:
-                reason += ", not %d characters" % len(encoded)
-            raise _invalid("digest", digest, reason, within)
-    elif not _DIGEST_ENCODED.fullmatch(encoded):
+    hex_length = DIGEST_HEX_LENGTHS.get(algorithm)
+    if hex_length is None:
         raise _invalid(
             "digest",
             digest,
-            "the encoded part must be at least 32 characters of letters, digits, '=', '_' and '-'",
+            "the algorithm %r is not supported; registries support %s" % (algorithm, _SUPPORTED_ALGORITHMS),
             within,
         )
+    if len(encoded) != hex_length or not _HEX_LOWER.fullmatch(encoded):
+        reason = "a %s digest is '%s:' followed by exactly %d lowercase hex digits (0-9, a-f)" % (
+            algorithm,
+            algorithm,
+            hex_length,
+        )
+        if len(encoded) != hex_length:
+            reason += ", not %d characters" % len(encoded)
+        raise _invalid("digest", digest, reason, within)
     return str.__str__(digest)
 
 
 def is_digest(text: object) -> bool:
     """True when ``text`` is a digest on its own (``sha256:...``); such text also parses as a reference."""
+    return _is_valid(validate_digest, text)
+
+
+def is_tag(text: object) -> bool:
+    """True when ``text`` is a valid tag."""
+    return _is_valid(validate_tag, text)
+
+
+def _is_valid(validate: Callable[[object], str], text: object) -> bool:
     try:
-        validate_digest(text)
+        validate(text)
     except InvalidReferenceError:
         return False
     return True

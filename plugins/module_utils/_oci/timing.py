@@ -23,7 +23,7 @@ _DURATION_FORM = (
 # RFC 3339 as image configs write it (Go's time.Time: up to nanoseconds, 'Z' or an offset).
 _TIMESTAMP = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2}))?"
+    r"\s*(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2}))?"
 )
 
 
@@ -31,7 +31,7 @@ def parse_duration(value: object, option: str = "retention.older_than") -> datet
     """``'30d'``, ``'12h'``, ``'90m'``, ``'45s'``, ``'2w'`` or a combination such as ``'1w3d'``."""
     text = value.strip() if isinstance(value, str) else None
     if not text or not _DURATION.fullmatch(text):
-        raise InvalidInputError("Invalid %s %r: %s." % (option, value, _DURATION_FORM))
+        raise InvalidInputError("%s %r is not a duration: %s." % (option, value, _DURATION_FORM))
     try:
         return sum(
             (
@@ -42,16 +42,18 @@ def parse_duration(value: object, option: str = "retention.older_than") -> datet
         )
     except OverflowError:
         raise InvalidInputError(
-            "Invalid %s %r: too long; the longest duration is %d days." % (option, value, datetime.timedelta.max.days)
+            "%s %r is too long a duration: the longest is %d days." % (option, value, datetime.timedelta.max.days)
         ) from None
 
 
-def parse_created(value: object) -> datetime.datetime | None:
+def parse_time(value: object) -> datetime.datetime | None:
     """An RFC 3339 timestamp as an aware UTC datetime; None when missing or not a timestamp.
 
     Python 3.9's ``fromisoformat`` reads neither ``Z`` nor nanoseconds, both common in image configs.
-    A timestamp without an offset is taken as UTC.
+    A timestamp without an offset is taken as UTC, and so is a naive datetime.
     """
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if not isinstance(value, str):
         return None
     found = _TIMESTAMP.fullmatch(value.strip())

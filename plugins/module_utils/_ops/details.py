@@ -22,10 +22,12 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
     MAX_CONFIG_BYTES,
     Descriptor,
     ManifestInfo,
+    has_image_config,
     parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import IMAGE_CONFIG_MEDIA_TYPES
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_index
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import format_platform, select_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import (
     ChunkStream,
     LayerSource,
@@ -85,7 +87,7 @@ class ImageInspector:
                 child = self._manifests.get(digest, lambda: self._fetch_manifest(repository, digest))
                 image = None if child.is_index else child
         config = None
-        if image is not None and image.config is not None and _is_image_config(image.config.media_type):
+        if image is not None and has_image_config(image):
             descriptor = image.config
             config = self._configs.get(descriptor.digest, lambda: self._fetch_config(repository, descriptor))
         return ResolvedImage(top=top, image=image, selected=selected, config=config)
@@ -145,11 +147,6 @@ class ImageInspector:
         return self.client.fetch_again_if_cut(lambda: read_paths(sources, list(paths), max_file_size), corrupt_too=True)
 
 
-def _is_image_config(media_type: str) -> bool:
-    # Some old pushes leave the config's mediaType out; those are image configs too.
-    return media_type in IMAGE_CONFIG_MEDIA_TYPES or not media_type
-
-
 def _platform_text(entry: dict) -> str:
     try:
         return format_platform(entry)
@@ -158,7 +155,7 @@ def _platform_text(entry: dict) -> str:
 
 
 def image_details(name: str, tag: str | None, resolved: ResolvedImage) -> dict[str, Any]:
-    """The image details of DESIGN.md.
+    """The image details that registry_info returns (its RETURN documentation).
 
     For an index, ``digest``/``media_type``/``platforms`` describe the index, and ``created``, ``labels``,
     ``architecture``, ``os``, ``variant``, ``layers`` and ``history`` describe the platform picked from it
@@ -201,3 +198,25 @@ def image_details(name: str, tag: str | None, resolved: ResolvedImage) -> dict[s
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def pinned_digest(client: RegistryClient, reference: Reference, platform: str | None = None) -> str:
+    """The digest to pin ``reference`` by: one ``HEAD``; with ``platform`` and an index, that platform's manifest."""
+    descriptor = client.head_manifest(reference.repository, reference.manifest_reference)
+    if descriptor is None:
+        raise NotFoundError(
+            "Image %s not found on registry %s: no such repository, tag or digest"
+            % (reference.canonical, reference.registry),
+            registry=reference.registry,
+            repository=reference.repository,
+        )
+    if platform is None or not is_index(descriptor.media_type):
+        return descriptor.digest
+    fetched = client.get_manifest(reference.repository, descriptor.digest)
+    index = parse_manifest(fetched.raw, fetched.media_type)
+    if not index.is_index:
+        return index.digest
+    try:
+        return select_platform(index, platform).digest
+    except NotFoundError as err:
+        raise NotFoundError("%s: %s" % (reference.canonical, err), registry=reference.registry) from None

@@ -24,11 +24,22 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import re
-from collections.abc import Iterable, Mapping, Sequence, Set
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import map_concurrently
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    InvalidInputError,
+    NotFoundError,
+    RegistryError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_index
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import OLDEST, UTC, parse_duration
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.image_ages import ImageAges
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import remove_tag
 
 RETENTION_RULES = ("keep_last", "keep", "match", "older_than")
 
@@ -249,3 +260,138 @@ def tag_set_diff(plan: DeletionPlan) -> dict[str, dict[str, list[str]]]:
         "before": {"tags": sorted(plan.kept_tags + plan.deleted_tags)},
         "after": {"tags": list(plan.kept_tags)},
     }
+
+
+# ----------------------------------------------------------------------------------------------------
+# A registry_repo task
+
+
+class RepositoryRetention:
+    """Plans a repository's deletions with reads only; then (outside check mode) deletes by digest and untags.
+
+    ``state`` is ``present``, where the ``retention`` options (None: no rules, nothing goes) decide, or ``absent``,
+    where every tag goes. Warnings for the user collect in :attr:`warnings`.
+    """
+
+    def __init__(
+        self, client: Any, repository: Reference, state: str, retention: Mapping[str, Any] | None, concurrency: int
+    ):
+        if retention is not None and state == "absent":
+            raise InvalidInputError(
+                "Option retention only applies to state=present; state=absent deletes every image in %s."
+                % repository.name
+            )
+        self.client = client
+        self.repository = repository
+        self.state = state
+        self.policy = RetentionPolicy.from_options(retention) if retention is not None else None
+        self.concurrency = concurrency
+        self.name = repository.repository
+        self.ages = ImageAges(client, self.name, concurrency)
+        self.exists = False
+        self.current: dict[str, Descriptor] = {}
+        self.plan = DeletionPlan((), (), (), ())
+        self.warnings: list[str] = []
+        self.deleted_digests: list[str] = []  # progress of apply(), for a failure halfway
+        self.deleted_tags: list[str] = []
+        self._progress_lock = threading.Lock()
+        self._try_delete_by_name = True
+
+    # -- planning (reads only) --------------------------------------------------------------------
+
+    def make_plan(self, now: datetime.datetime | None = None) -> DeletionPlan:
+        tags = self._list_tags()
+        self.exists = bool(tags)
+        if self.state == "present" and (self.policy is None or not self.policy.candidates(tags)):
+            # No tag is both matched and not kept: none can go, and nothing but the tag list needs reading.
+            self.plan = DeletionPlan((), (), (), tuple(tags))
+            return self.plan
+        age_tags = set(self.policy.candidates(tags)) if self.policy is not None and self.policy.needs_age else set()
+        read = map_concurrently(lambda tag: self.ages.read_tag(tag, tag in age_tags), tags, self.concurrency)
+        self.current = {tag: descriptor for tag, descriptor in zip(tags, read) if descriptor is not None}
+        digests = {tag: descriptor.digest for tag, descriptor in self.current.items()}
+        indexes = {descriptor.digest for descriptor in self.current.values() if is_index(descriptor.media_type)}
+        if self.policy is None:  # state=absent
+            self.plan = plan_deletions(digests, digests, indexes=indexes)
+            return self.plan
+        created = self.ages.created({digests[tag] for tag in age_tags if tag in digests})
+        decision = decide(
+            self.policy, [TaggedImage(tag, digest, created.get(digest)) for tag, digest in digests.items()], now
+        )
+        if decision.unknown_age:
+            self.warnings.append(
+                "older_than kept %d tag(s) of %s because their images have no readable creation time: %s"
+                % (len(decision.unknown_age), self.repository.name, ", ".join(decision.unknown_age))
+            )
+        self.plan = plan_deletions(digests, decision.doomed, indexes=indexes)
+        if self.plan.delete_digests:
+            surviving = {self.current[tag].digest for tag in digests if tag not in decision.doomed} & indexes
+            protected = self.ages.children_of(surviving)
+            if protected & set(self.plan.delete_digests):
+                self.plan = plan_deletions(digests, decision.doomed, protected=protected, indexes=indexes)
+        return self.plan
+
+    def _list_tags(self) -> list[str]:
+        try:
+            return sorted(set(self.client.list_tags(self.name)))
+        except NotFoundError:
+            return []
+
+    # -- applying ---------------------------------------------------------------------------------
+
+    def apply(self) -> None:
+        self._each(self._delete_digest, list(self.plan.delete_digests))
+        self._each(self._untag, list(self.plan.untag))
+
+    def _each(self, function: Callable[[str], None], items: list[str]) -> None:
+        """The first item alone (it performs the auth handshake for the write scopes), the rest concurrently."""
+        if items:
+            function(items[0])
+            map_concurrently(function, items[1:], self.concurrency)
+
+    def _delete_digest(self, digest: str) -> None:
+        try:
+            self.client.delete_manifest(self.name, digest)
+        except NotFoundError:
+            pass  # already gone: the goal is reached
+        tags = [tag for tag, descriptor in self.current.items() if descriptor.digest == digest]
+        with self._progress_lock:
+            self.deleted_digests.append(digest)
+            self.deleted_tags.extend(tags)
+
+    def _untag(self, tag: str) -> None:
+        how = remove_tag(self.client, self.name, tag, self.current[tag], try_delete_by_name=self._try_delete_by_name)
+        if how == "untagged":
+            self._try_delete_by_name = False  # this registry cannot delete a tag by name: don't ask again
+        with self._progress_lock:
+            self.deleted_tags.append(tag)
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "changed": self.plan.changed,
+            "exists": self.exists,
+            "deleted_tags": list(self.plan.deleted_tags),
+            "kept_tags": list(self.plan.kept_tags),
+            "deleted_digests": sorted(self.plan.delete_digests),
+            "diff": tag_set_diff(self.plan),
+        }
+
+    def failure(self, error: RegistryError) -> dict[str, Any]:
+        """``fail_json`` arguments for an error halfway through :meth:`apply`: what was deleted, and what was not."""
+        done_tags = sorted(set(self.deleted_tags))
+        left = [tag for tag in self.plan.deleted_tags if tag not in set(done_tags)]
+        message = "%s. Deleted before the failure: %s; not deleted: %s." % (
+            str(error).rstrip("."),
+            ", ".join(done_tags) or "nothing",
+            ", ".join(left) or "nothing",
+        )
+        return {
+            "msg": message,
+            "changed": bool(done_tags),
+            "exists": self.exists,
+            "deleted_tags": done_tags,
+            "kept_tags": sorted(set(self.plan.kept_tags) | set(left)),
+            "deleted_digests": sorted(self.deleted_digests),
+        }

@@ -3,16 +3,18 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tag state: where tags point now, what a task changes, and how to remove one tag safely.
 
-Shared by ``registry_tag`` and ``registry_repo``. Reading costs one ``HEAD`` per tag; planning is pure;
-writing is ``PUT`` of manifest bytes exactly as read. Removing a tag never deletes a manifest another tag
-still points at: where the registry cannot delete a tag by name (distribution 2.x answers 400), the tag
-is first moved onto a small manifest of its own, and only that manifest is deleted by digest.
+:class:`TagUpdate` is what a ``registry_tag`` task does; the safe untag serves ``registry_repo`` too. Reading
+costs one ``HEAD`` per tag; planning is pure; writing is ``PUT`` of manifest bytes exactly as read. Removing a tag
+never deletes a manifest another tag still points at: where the registry cannot delete a tag by name
+(distribution 2.x answers 400), the tag is first moved onto a small manifest of its own, and only that manifest
+is deleted by digest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -23,6 +25,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryError,
     TagOverwriteError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
@@ -44,9 +47,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._registry.api impo
 
 PLACEHOLDER_LABEL = "org.ocireg.registry.placeholder"
 
-# Algorithms a bare ``algo:hex`` source is taken to be a digest of, even when it is malformed: without
-# this, ``sha256:abc`` would parse as the Docker Hub image ``library/sha256`` with tag ``abc``.
-_DIGEST_PREFIXES = ("sha256:", "sha384:", "sha512:")
+# ``algorithm:hex`` with a hash algorithm's name is meant as a digest, even a malformed or unsupported one: without
+# this, ``sha256:abc`` or ``md5:...`` would parse as the Docker Hub image ``library/sha256`` with tag ``abc``.
+_LOOKS_LIKE_DIGEST = re.compile(r"(?:md5|sha1|sha224|sha256|sha384|sha512|sha3-[0-9]+|blake2[bs]|blake3):\S*", re.I)
 _DOCKER_FAMILY = frozenset((DOCKER_MANIFEST, DOCKER_MANIFEST_LIST))
 
 
@@ -97,7 +100,7 @@ def parse_source(text: object, repository: Reference) -> Reference:
         raise InvalidInputError("Invalid source %r: expected a reference such as 'team/app:1.0' or a digest." % (text,))
     if is_digest(text):
         return dataclasses.replace(repository, tag=None, digest=validate_digest(text))
-    if "/" not in text and "@" not in text and text.lower().startswith(_DIGEST_PREFIXES):
+    if "/" not in text and "@" not in text and _LOOKS_LIKE_DIGEST.fullmatch(text):
         validate_digest(text, within="option source")  # raises, naming the value and the rule
     try:
         source = parse_reference(text)
@@ -301,3 +304,145 @@ def require_source(descriptor: Descriptor | None, source: Reference) -> Descript
 
 def _compact(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+# ----------------------------------------------------------------------------------------------------
+# A registry_tag task
+
+
+class TagUpdate:
+    """Makes the named tags of one repository point where a task says, or removes them.
+
+    :meth:`plan` reads (one ``HEAD`` per tag and per tag-named source) and decides; :meth:`apply` writes only the
+    tags that differ. A dry run (check mode) stops after :meth:`plan`, having read what a real run reads, except the
+    source manifest a real run ``GET``s for its bytes.
+    """
+
+    def __init__(
+        self,
+        clients: Any,
+        repository: Reference,
+        tags: list[str],
+        *,
+        state: str = "present",
+        source: str | None = None,
+        overwrite: bool = True,
+        dry_run: bool = False,
+    ):
+        if source is not None and state == "absent":
+            raise InvalidInputError(
+                "Option source (%r) only applies to state=present; state=absent removes the named tags." % source
+            )
+        self.clients = clients
+        self.repository = repository
+        self.tags = tags
+        self.state = state
+        self.source = parse_source(source, repository) if source is not None else None
+        self.overwrite = overwrite
+        self.dry_run = dry_run
+        self.client = clients.for_reference(repository)
+        self.current: dict[str, Descriptor | None] = {}
+        self.changes: list[TagChange] = []
+        self.fetched: Any = None  # the source manifest, when it is PUT under the tags as it is
+
+    @property
+    def name(self) -> str:
+        return self.repository.name
+
+    def plan(self) -> list[str]:
+        """Read the tags and the source; returns the tags a real run writes."""
+        if self.state == "absent":
+            self.current = read_tags(self.client, self.repository.repository, self.tags)
+            self.changes = plan_absent(digests_of(self.current))
+            return self.pending()
+        desired = self._source_digest()
+        self.current = read_tags(self.client, self.repository.repository, self.tags)
+        digests = digests_of(self.current)
+        if desired is None:
+            require_tags(self.repository, digests)
+            self.changes = [TagChange(tag, digest, digest) for tag, digest in digests.items()]
+            return []
+        if not self.overwrite:
+            check_overwrite(self.name, digests, desired)
+        self.changes = plan_present(digests, desired)
+        pending = self.pending()
+        if not pending:
+            return []
+        if same_repository(self.source, self.repository) and not self.dry_run:
+            return self._read_source_manifest()
+        if self.source.digest:
+            self._head_source()  # it exists, or a message naming it, before anything is written
+        return pending
+
+    def pending(self) -> list[str]:
+        return [change.tag for change in self.changes if change.changed]
+
+    def apply(self, pending: list[str]) -> None:
+        if self.state == "absent":
+            for tag in pending:
+                remove_tag(self.client, self.repository.repository, tag, self.current[tag])
+        elif self.fetched is not None:
+            put_tags(self.client, self.repository.repository, self.fetched.raw, self.fetched.media_type, pending)
+        else:
+            self._promote(pending)
+
+    def result(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "changed": any(change.changed for change in self.changes),
+            "tags": [change.to_dict() for change in self.changes],
+            "diff": tag_diff(self.changes),
+        }
+        if self.state == "present":
+            result["digest"] = common_digest(change.digest for change in self.changes)
+        return result
+
+    def _source_digest(self) -> str | None:
+        """The digest the tags must point at: given, or one HEAD on a tag-named source."""
+        if self.source is None:
+            return None
+        return self.source.digest or self._head_source().digest
+
+    def _head_source(self) -> Descriptor:
+        client = self.clients.for_reference(self.source)
+        return require_source(client.head_manifest(self.source.repository, self.source.manifest_reference), self.source)
+
+    def _replan(self, digest: str) -> list[str]:
+        """The source turned out to be ``digest`` when read (it moved since the HEAD): plan again for it."""
+        digests = {change.tag: change.previous_digest for change in self.changes}
+        if digest != self.changes[0].digest:
+            if not self.overwrite:
+                check_overwrite(self.name, digests, digest)
+            self.changes = plan_present(digests, digest)
+        return self.pending()
+
+    def _read_source_manifest(self) -> list[str]:
+        """Within the repository: GET the source once (by digest when given, so it is verified against it); its
+        exact bytes are then PUT under each tag that differs."""
+        try:
+            self.fetched = self.client.get_manifest(self.repository.repository, self.source.manifest_reference)
+        except NotFoundError:
+            require_source(None, self.source)
+            raise
+        return self._replan(self.fetched.digest)
+
+    def _promote(self, pending: list[str]) -> None:
+        """Another repository (mount) or registry (copy): the copy engine writes the first tag, PUT the rest."""
+        copied = copy_image(self.clients, self.source, self.repository.with_tag(pending[0]))
+        rest = [tag for tag in self._replan(copied.digest) if tag != pending[0]]
+        if rest:
+            fetched = self.client.get_manifest(self.repository.repository, copied.digest)
+            put_tags(self.client, self.repository.repository, fetched.raw, fetched.media_type, rest)
+
+
+def require_tags(repository: Reference, current: Mapping[str, str | None]) -> None:
+    """Without a source, every named tag must exist already: a :class:`NotFoundError` names the missing ones."""
+    missing = missing_tags(current)
+    if not missing:
+        return
+    many = len(missing) > 1
+    raise NotFoundError(
+        "Tag%s %s of %s do%s not exist, and no source was given to create %s from."
+        % ("s" if many else "", ", ".join(missing), repository.name, "" if many else "es", "them" if many else "it"),
+        registry=repository.registry,
+        repository=repository.repository,
+    )

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, base_url_for
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import CredentialResolver
@@ -49,13 +51,57 @@ class RegistryClients:
         self._clients.clear()
 
 
-def connection_options(params: dict[str, Any], pool_size: int = 16) -> ConnectionOptions:
-    return ConnectionOptions(
-        validate_certs=params["validate_certs"],
-        ca_path=params["ca_path"],
-        client_cert=params["client_cert"],
-        client_key=params["client_key"],
-        timeout=params["timeout"],
-        retries=params["retries"],
+# The options every module and the lookup take to reach a registry: the ``ocireg.registry.connection`` doc fragment.
+CONNECTION_OPTIONS = (
+    "username",
+    "password",
+    "credentials",
+    "auth_file",
+    "validate_certs",
+    "ca_path",
+    "client_cert",
+    "client_key",
+    "timeout",
+    "retries",
+)
+
+
+def connection_problems(options: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the connection options' values, each naming the option and the value."""
+    problems = []
+    timeout, retries = options.get("timeout"), options.get("retries")
+    if timeout is None or timeout <= 0:
+        problems.append("timeout must be a positive number of seconds, got %s" % timeout)
+    if retries is None or retries < 0:
+        problems.append("retries must be 0 or more, got %s" % retries)
+    if options.get("client_key") and not options.get("client_cert"):
+        problems.append("client_key needs client_cert: give the client certificate that goes with the key")
+    return problems
+
+
+def clients_for(options: Mapping[str, Any], primary: Reference | str | None, pool_size: int = 16) -> RegistryClients:
+    """Clients for every registry a task (or a lookup) touches, from the connection options.
+
+    ``primary`` is the main reference, or a bare registry host: ``username`` and ``password`` apply to its registry.
+    Raises :class:`InvalidInputError` for bad option values, before any request.
+    """
+    problems = connection_problems(options)
+    if problems:
+        raise InvalidInputError("; ".join(problems))
+    resolver = CredentialResolver(
+        username=options.get("username"),
+        password=options.get("password"),
+        credentials=options.get("credentials"),
+        auth_file=options.get("auth_file"),
+        primary_registry=primary.registry if isinstance(primary, Reference) else primary,
+    )
+    connection = ConnectionOptions(
+        validate_certs=bool(options.get("validate_certs", True)),
+        ca_path=options.get("ca_path"),
+        client_cert=options.get("client_cert"),
+        client_key=options.get("client_key"),
+        timeout=float(options["timeout"]),
+        retries=int(options["retries"]),
         pool_size=pool_size,
     )
+    return RegistryClients(resolver, connection)

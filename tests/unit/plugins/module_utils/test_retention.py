@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import parse_created, parse_duration
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import parse_duration, parse_time
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import (
     DeletionPlan,
     RetentionPolicy,
@@ -106,14 +106,14 @@ def test_patterns_must_be_non_empty_strings(bad: Any) -> None:
     ],
 )
 def test_creation_times_are_read_as_utc(text: str, expected: datetime.datetime) -> None:
-    assert parse_created(text) == expected
+    assert parse_time(text) == expected
 
 
 @pytest.mark.parametrize(
     "bad", [None, "", "yesterday", "2024-13-01T00:00:00Z", "2024-01-01", 1704067200, "0001-01-01T00:00:00+01:00"]
 )
 def test_unreadable_creation_times_are_unknown(bad: Any) -> None:
-    assert parse_created(bad) is None
+    assert parse_time(bad) is None
 
 
 # -- the policy from module options -----------------------------------------------------------------------------

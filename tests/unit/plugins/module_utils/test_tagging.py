@@ -83,6 +83,14 @@ def test_a_malformed_bare_digest_is_not_taken_for_a_hub_image() -> None:
     assert "digest" in str(caught.value)
 
 
+@pytest.mark.parametrize("bare", ["md5:" + "0" * 32, "sha1:" + "a" * 40, "SHA1:" + "a" * 40, "blake3:" + "b" * 64])
+def test_a_bare_digest_of_an_algorithm_registries_lack_is_refused_naming_the_supported_ones(bare: str) -> None:
+    with pytest.raises(InvalidReferenceError) as caught:
+        parse_source(bare, REPO)
+    assert repr(bare) in str(caught.value)
+    assert "sha256, sha384 and sha512" in str(caught.value) or "must be lowercase" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("text", "registry", "repository", "tag", "digest"),
     [

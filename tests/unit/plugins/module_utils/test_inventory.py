@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Option checks and filters of the registry_info module (plugins/modules/registry_info.py)."""
+"""Option checks and filters of registry_info (plugins/module_utils/_ops/inventory.py), and its documentation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils._ops import inventory
 from ansible_collections.ocireg.registry.plugins.modules import registry_info
 
 DEFAULTS: dict[str, Any] = {
@@ -25,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 def problems(**params: Any) -> list[str]:
-    return registry_info.validate_options(dict(DEFAULTS, **params))
+    return inventory.validate_options(dict(DEFAULTS, **params))
 
 
 @pytest.mark.parametrize(
@@ -94,7 +95,7 @@ def test_every_problem_is_reported_at_once() -> None:
     ],
 )
 def test_matches(name: str, patterns: list[str] | None, expected: bool) -> None:
-    assert registry_info.matches(name, patterns) is expected
+    assert inventory.matches(name, patterns) is expected
 
 
 def test_argument_spec_matches_the_documentation() -> None:
