@@ -64,6 +64,15 @@ class Authenticator:
             return "as user '%s' (credentials from %s)" % (self.credentials.username, self.credentials.source)
         return "with a token (from %s)" % self.credentials.source
 
+    def known_tokens(self) -> list[str]:
+        """Every secret token this authenticator holds (the registry token, cached bearer tokens), so that an
+        error message can mask one a registry echoes. Never for anything but masking."""
+        with self._lock:
+            tokens = [token for token, _expiry in self._tokens.values()]
+        if self._registry_token is not None:
+            tokens.append(self._registry_token)
+        return tokens
+
     def header_for(self, scopes: list[str]) -> str | None:
         """The ``Authorization`` value to send for a request needing ``scopes``, if known yet."""
         if self._registry_token is not None:

@@ -9,6 +9,7 @@ knows about ``Authorization`` headers, and it never lets one follow a redirect t
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -164,7 +165,13 @@ class Transport:
         body = b"" if method == "HEAD" else _read_error_body(response)
         response.close()
         raise error_from_response(
-            response.status_code, body, action=action, registry=self.registry, repository=repository
+            response.status_code,
+            body,
+            action=action,
+            registry=self.registry,
+            repository=repository,
+            content_type=response.headers.get("Content-Type"),
+            secrets=_secrets_to_mask(self.auth, sent),
         )
 
     def ping_challenge(self) -> None:
@@ -243,6 +250,23 @@ class Transport:
             raise TransportError(
                 "Request to registry %s failed: %s" % (self.registry, _reason(err)), registry=self.registry
             ) from None
+
+
+def _secrets_to_mask(auth: Authenticator, sent: str | None) -> list[str]:
+    """What a registry's error answer must not show if it echoes it: the credentials' secrets, the Basic value
+    made of them (sent to the registry or to its token service), every token the authenticator holds, and the
+    ``Authorization`` value sent, whole and without its scheme."""
+    found = list(auth.known_tokens())
+    credentials = auth.credentials
+    if credentials is not None:
+        found.extend(filter(None, (credentials.password, credentials.registry_token, credentials.identity_token)))
+        if credentials.username and credentials.password:
+            basic = "%s:%s" % (credentials.username, credentials.password)
+            found.append(base64.b64encode(basic.encode("utf-8")).decode("ascii"))
+    if sent:
+        found.append(sent)
+        found.append(sent.partition(" ")[2])
+    return found
 
 
 def _with_auth(headers: dict[str, str] | None, authorization: str | None) -> dict[str, str]:
