@@ -1,4 +1,4 @@
-"""The shared registry client (plugins/module_utils/_api.py) against the real registry in all five set-ups.
+"""The shared registry client (plugins/module_utils/_registry/api.py) against the real registry in all five set-ups.
 
 skopeo and the registry's access log are the witnesses: what we wrote, skopeo reads; what we read, skopeo wrote.
 """

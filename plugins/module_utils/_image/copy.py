@@ -4,8 +4,8 @@
 """The copy engine: move one image (its manifests and blobs) from a source to a destination.
 
 The engine sees only :class:`ImageSource` and :class:`ImageDestination`. Registries are implemented
-here (:class:`RegistrySource`, :class:`RegistryDestination`); local stores (OCI layouts and archives)
-in ``_stores.py``. :func:`copy_image` is the registry-to-registry entry point other modules use.
+in ``registry_store.py``; local stores in ``layout.py`` (OCI layouts and archives) and ``docker_archive.py``,
+opened by ``stores.py``. :func:`copy_image` is the registry-to-registry entry point other modules use.
 
 Order of work, so that a failed or interrupted copy never leaves a name pointing at an incomplete
 image, and small requests go before large transfers:
@@ -14,15 +14,23 @@ image, and small requests go before large transfers:
 2. Read the top manifest (bytes kept exactly as read); select platforms.
 3. ``HEAD`` child manifests at the destination; read the missing ones from the source.
 4. ``HEAD`` every blob of the missing images at the destination; the present ones are skipped.
-5. Mount (same registry) or stream (anything else) the missing blobs, ``jobs`` at a time, one
-   transfer per digest however many images share it; digests are verified while streaming.
-6. Write child manifests by digest, then the top manifest under its name, last.
+5. Mount (same registry) or stream (anything else) the missing blobs, one transfer per digest however
+   many images share it; digests are verified while streaming.
+6. Write child manifests by digest, then the top manifest under its name, last; then commit.
+
+Reads (steps 1 to 4) run ``jobs`` at a time. Writes (steps 5 and 6) run one at a time, on the calling
+thread, unless the destination's ``parallel_writes`` names that kind of write: a local store written
+from several threads corrupts itself (two members of one tar interleaved, two updates of one
+``index.json``), and the engine is where that promise is kept, so no store has to lock against it.
+A registry takes blobs and child manifests ``jobs`` at a time; an OCI layout directory takes blobs so.
+The top manifest and the commit are always written alone, after every other write has finished.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,6 +41,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     UnsupportedError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
+    BLOB_WRITES,
+    MANIFEST_WRITES,
     CopyResult,
     CopyStats,
     ImageDestination,
@@ -116,7 +126,8 @@ class _Copier:
             return CopyResult(digest, media_type, True, self.stats, current)
         try:
             self._transfer(missing)
-            _run_all(self.pool, lambda manifest: dest.write_manifest(manifest, False), children)
+            self._write_all(MANIFEST_WRITES, lambda manifest: dest.write_manifest(manifest, False), children)
+            # Alone and last whatever parallel_writes says: they name the image, once all it needs is written.
             dest.write_manifest(top, True)
             dest.commit()
         except BaseException:
@@ -194,6 +205,14 @@ class _Copier:
         self.stats.skipped = sum(1 for have in present if have)
         return [blob for blob, have in zip(blobs, present) if not have]
 
+    # -- writing ------------------------------------------------------------------------------------
+
+    def _write_all(self, kind: str, write: Callable[[Any], None], items: list[Any]) -> None:
+        """``write(item)`` for every item: on the pool when the destination takes ``kind`` of write from several
+        threads at once (``parallel_writes``), else one at a time on this thread. Every write but the top
+        manifest and the commit (written alone, after these) goes through here."""
+        _run_all(self.pool if kind in self.dest.parallel_writes else None, write, items)
+
     # -- moving blobs -------------------------------------------------------------------------------
 
     def _count_dry_run(self, missing: list[Descriptor]) -> None:
@@ -207,7 +226,7 @@ class _Copier:
     def _transfer(self, missing: list[Descriptor]) -> None:
         # Largest first: with a bounded pool, the long transfers start early and finish together.
         ordered = sorted(missing, key=lambda blob: blob.size, reverse=True)
-        _run_all(None if self.dest.serial else self.pool, self._move, ordered)
+        self._write_all(BLOB_WRITES, self._move, ordered)
 
     def _move(self, blob: Descriptor) -> None:
         origin = self.source.mount_origin()

@@ -245,9 +245,11 @@ def archive_tag(ref: Reference) -> str:
 
 
 class DockerArchiveDestination(ImageDestination):
-    """A new docker archive holding one image; it replaces ``path`` when complete."""
+    """A new docker archive holding one image; it replaces ``path`` when complete.
 
-    serial = True
+    Takes no write in parallel (``parallel_writes`` stays empty): it is one tar written front to back.
+    """
+
     single_image = True
 
     def __init__(self, path: str, ref: Reference | None, name: str):

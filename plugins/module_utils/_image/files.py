@@ -14,8 +14,8 @@ from __future__ import annotations
 import io
 import os
 import posixpath
+import secrets
 import tarfile
-import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, Callable
 
@@ -225,6 +225,24 @@ def _header(name: str, size: int, kind: bytes = tarfile.REGTYPE, mode: int = 0o6
     return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
+def new_temporary_file(directory: str, prefix: str, suffix: str = "", mode: str = "wb") -> tuple[Any, str]:
+    """A new file in ``directory``, open for writing, and its path; renamed into place, it is the finished file.
+
+    Created with mode 0o666, which the kernel masks with the umask: the file gets the permissions any new file
+    gets, with no chmod. Reading the umask would mean setting it (``os.umask``), and the umask belongs to the
+    process: blobs are written from several threads at once, and two of them setting and restoring it at the same
+    time can leave it at 0.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        path = os.path.join(directory, prefix + secrets.token_hex(8) + suffix)
+        try:
+            descriptor = os.open(path, flags, 0o666)
+        except FileExistsError:
+            continue
+        return os.fdopen(descriptor, mode), path
+
+
 class TarWriter:
     """Writes a tar front to back into a temporary file; :meth:`close` moves it over ``path``."""
 
@@ -233,10 +251,7 @@ class TarWriter:
         directory = os.path.dirname(os.path.abspath(path))
         if not os.path.isdir(directory):
             raise InvalidInputError("Cannot write %s: the directory %s does not exist" % (path, directory))
-        descriptor, self.temp_path = tempfile.mkstemp(
-            prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory
-        )
-        self.handle = os.fdopen(descriptor, "w+b")
+        self.handle, self.temp_path = new_temporary_file(directory, ".%s." % os.path.basename(path), ".tmp", "w+b")
         self.names: set[str] = set()
 
     def position(self) -> int:
@@ -281,9 +296,6 @@ class TarWriter:
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.temp_path, 0o666 & ~umask)
         os.replace(self.temp_path, self.path)
 
     def abort(self) -> None:

@@ -13,6 +13,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import Uns
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor, ManifestInfo
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import RetryPolicy
 
+# The kinds of write a destination may take from several threads at once (ImageDestination.parallel_writes).
+BLOB_WRITES = "blobs"  # write_blob and mount_blob: one call per missing blob
+MANIFEST_WRITES = "manifests"  # write_manifest of the child manifests of an index (never the top one)
+
 
 @dataclasses.dataclass
 class CopyStats:
@@ -88,11 +92,20 @@ class ImageSource:
 
 
 class ImageDestination:
-    """Where an image is written. Nothing may be named before everything it needs is written."""
+    """Where an image is written. Nothing may be named before everything it needs is written.
+
+    The engine makes every write (blobs, child manifests, the top manifest, :meth:`commit`) one at a time, from
+    one thread, unless ``parallel_writes`` says the destination is safe to write from several at once. Reads
+    (``current``, ``has_manifest``, ``has_blob``) may come from several threads at any time before the writes.
+    """
 
     name = ""
-    # Blobs are written one at a time (an archive is written front to back).
-    serial = False
+    # The kinds of write (BLOB_WRITES, MANIFEST_WRITES) this destination takes from several threads at once.
+    # None by default, the safe answer: a store written front to back (an archive) or through one shared file
+    # (a layout's index.json) is corrupted by two writers that interleave. Opt in only for writes that share
+    # nothing: each its own request (a registry) or its own temporary file renamed into place. The top manifest
+    # and commit() come last and alone whatever this says.
+    parallel_writes: frozenset[str] = frozenset()
     # Holds one image manifest, not an index (docker-archive).
     single_image = False
 

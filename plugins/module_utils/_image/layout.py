@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
@@ -32,9 +31,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.files impor
     TarFiles,
     TarWriter,
     blob_name,
+    new_temporary_file,
     open_existing_archive,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
+    BLOB_WRITES,
     BlobStream,
     ImageDestination,
     ImageSource,
@@ -183,6 +184,13 @@ def open_layout_archive(path: str, ref: str | None, name: str) -> LayoutSource:
 
 
 class LayoutDirDestination(ImageDestination):
+    """An OCI layout directory; the name (an ``index.json`` entry) is written last."""
+
+    # Blobs in parallel: each is streamed into a temporary file of its own, renamed into place once verified,
+    # and touches nothing shared (not even the process umask: see _temporary_file). Manifests one at a time: the
+    # top one rewrites index.json, which two writers would corrupt (and a child manifest is a small local file).
+    parallel_writes = frozenset({BLOB_WRITES})
+
     def __init__(self, path: str, ref: str | None, name: str):
         self.path = path
         self.ref = ref
@@ -240,16 +248,14 @@ class LayoutDirDestination(ImageDestination):
             self._write_file(LAYOUT_FILE, LAYOUT_CONTENT)
 
     def _temporary_file(self, name: str) -> tuple[Any, str]:
+        """A new file, open for writing, beside where ``name`` goes (see ``new_temporary_file`` on permissions)."""
         directory = os.path.dirname(os.path.join(self.path, name))
         os.makedirs(directory, exist_ok=True)
-        descriptor, temp_path = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+        handle, temp_path = new_temporary_file(directory, ".tmp-")
         self._temporary.add(temp_path)
-        return os.fdopen(descriptor, "wb"), temp_path
+        return handle, temp_path
 
     def _commit_file(self, temp_path: str, name: str) -> None:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp_path, 0o666 & ~umask)
         os.replace(temp_path, os.path.join(self.path, name))
         self._temporary.discard(temp_path)
 
@@ -342,9 +348,11 @@ class LayoutDirDestination(ImageDestination):
 
 
 class LayoutArchiveDestination(ImageDestination):
-    """A new OCI archive holding the copied image; it replaces ``path`` when complete."""
+    """A new OCI archive holding the copied image; it replaces ``path`` when complete.
 
-    serial = True
+    Takes no write in parallel (``parallel_writes`` stays empty): it is one tar written front to back, and two
+    members written at once would interleave their headers and bodies.
+    """
 
     def __init__(self, path: str, ref: str | None, name: str):
         self.path = path

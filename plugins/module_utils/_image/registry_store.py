@@ -16,6 +16,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
+    BLOB_WRITES,
+    MANIFEST_WRITES,
     BlobStream,
     ImageDestination,
     ImageSource,
@@ -147,6 +149,9 @@ class _BlobUpload:
 
 class RegistryDestination(ImageDestination):
     """A repository; the name is the reference's tag, or none (push by digest only)."""
+
+    # Every blob upload, mount and child manifest PUT is a request of its own, and the registry keeps them apart.
+    parallel_writes = frozenset({BLOB_WRITES, MANIFEST_WRITES})
 
     def __init__(self, client: Any, reference: Reference):
         self.client = client

@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""WWW-Authenticate parsing and token scopes (plugins/module_utils/_challenge.py)."""
+"""WWW-Authenticate parsing and token scopes (plugins/module_utils/_registry/challenge.py)."""
 
 from __future__ import annotations
 

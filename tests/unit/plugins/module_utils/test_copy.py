@@ -1,12 +1,14 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The copy engine (plugins/module_utils/_copy.py) against in-memory sources and destinations."""
+"""The copy engine (plugins/module_utils/_image/copy.py) against in-memory sources and destinations."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
+import time
 import types
 
 import pytest
@@ -23,10 +25,17 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image import registry_store
 from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import transfer
+from ansible_collections.ocireg.registry.plugins.module_utils._image.docker_archive import DockerArchiveDestination
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
+    BLOB_WRITES,
+    MANIFEST_WRITES,
     BlobStream,
     ImageDestination,
     ImageSource,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.layout import (
+    LayoutArchiveDestination,
+    LayoutDirDestination,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.registry_store import (
     FALLBACK_CHUNK_BYTES,
@@ -457,6 +466,101 @@ def test_docker_archive_like_destinations_get_the_one_selected_image():
     unselected.single_image = True
     with pytest.raises(UnsupportedError, match="single image.*linux/amd64, linux/arm64, linux/s390x: choose one"):
         transfer(MemorySource(store, top), unselected)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Writes: one at a time unless the destination opts in (parallel_writes)
+
+
+class WriteWatchingDestination(MemoryDestination):
+    """Notes, for every write, the thread it came from and how many writes of each kind were running with it."""
+
+    def __init__(self, parallel_writes: frozenset = frozenset()):
+        super().__init__(origin=("http://registry", "team/source"))  # every blob is offered as a mount first
+        self.parallel_writes = parallel_writes
+        self.running: dict[str, int] = {}
+        self.most_at_once: dict[str, int] = {}
+        self.threads: dict[str, set] = {}
+        self.writes = 0
+
+    @contextlib.contextmanager
+    def writing(self, kind: str):
+        with self.lock:
+            self.writes += 1
+            self.running[kind] = self.running.get(kind, 0) + 1
+            at_once = sum(self.running.values())  # writes of every kind running now, this one included
+            self.most_at_once[kind] = max(self.most_at_once.get(kind, 0), at_once)
+            self.threads.setdefault(kind, set()).add(threading.get_ident())
+        try:
+            time.sleep(0.002)  # long enough for any other writer the engine let loose to start meanwhile
+            yield
+        finally:
+            with self.lock:
+                self.running[kind] -= 1
+
+    def mount_blob(self, descriptor, origin):
+        with self.writing("blob"):
+            return super().mount_blob(descriptor, origin)
+
+    def write_blob(self, descriptor, source, location=None):
+        with self.writing("blob"):
+            super().write_blob(descriptor, source, location)
+
+    def write_manifest(self, manifest, top):
+        with self.writing("top" if top else "manifest"):
+            super().write_manifest(manifest, top)
+
+    def commit(self):
+        with self.writing("commit"):
+            super().commit()
+
+
+def many_children(store: Store, count: int = 24) -> dict:
+    return store.index(
+        [("linux/arch%d" % n, store.image("linux/arch%d" % n, [b"layer %d" % n * 20])) for n in range(count)]
+    )
+
+
+def test_a_destination_that_does_not_opt_in_gets_every_write_alone_from_one_thread():
+    store = Store()
+    top = many_children(store)
+    origin = ("http://registry", "team/source")
+    dest = WriteWatchingDestination()
+
+    transfer(MemorySource(store, top, origin=origin), dest, jobs=16)
+
+    # 24 configs and 24 layers, each offered as a mount then written; 24 child manifests; the index; the commit.
+    assert dest.writes == 48 + 48 + 24 + 1 + 1
+    assert dest.most_at_once == {"blob": 1, "manifest": 1, "top": 1, "commit": 1}
+    assert set().union(*dest.threads.values()) == {threading.get_ident()}
+    assert dest.manifests == store.manifests
+
+
+def test_a_destination_that_opts_in_gets_those_writes_in_parallel_and_the_top_manifest_alone():
+    store = Store()
+    top = many_children(store)
+    origin = ("http://registry", "team/source")
+    registry_like = WriteWatchingDestination(frozenset({BLOB_WRITES, MANIFEST_WRITES}))
+
+    transfer(MemorySource(store, top, origin=origin), registry_like, jobs=16)
+
+    assert registry_like.most_at_once["blob"] > 1 and len(registry_like.threads["blob"]) > 1
+    assert registry_like.most_at_once["manifest"] > 1 and len(registry_like.threads["manifest"]) > 1
+    assert registry_like.most_at_once["top"] == registry_like.most_at_once["commit"] == 1
+    assert registry_like.manifests == store.manifests
+
+    blobs_only = WriteWatchingDestination(frozenset({BLOB_WRITES}))  # an OCI layout directory
+    transfer(MemorySource(store, top, origin=origin), blobs_only, jobs=16)
+    assert blobs_only.most_at_once["blob"] > 1
+    assert blobs_only.most_at_once["manifest"] == 1 and blobs_only.threads["manifest"] == {threading.get_ident()}
+
+
+def test_only_the_registry_and_a_layout_directory_take_writes_in_parallel():
+    assert ImageDestination.parallel_writes == frozenset()  # the safe default: one writer at a time
+    assert RegistryDestination.parallel_writes == {BLOB_WRITES, MANIFEST_WRITES}
+    assert LayoutDirDestination.parallel_writes == {BLOB_WRITES}  # index.json is written by one thread
+    assert LayoutArchiveDestination.parallel_writes == frozenset()
+    assert DockerArchiveDestination.parallel_writes == frozenset()
 
 
 # ----------------------------------------------------------------------------------------------------

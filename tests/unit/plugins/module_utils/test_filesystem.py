@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The flattened image filesystem (plugins/module_utils/_filesystem.py): layers, whiteouts, streams."""
+"""The flattened image filesystem (plugins/module_utils/_ops/filesystem.py): layers, whiteouts, streams."""
 
 from __future__ import annotations
 

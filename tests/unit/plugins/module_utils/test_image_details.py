@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Image details and the concurrency helpers (plugins/module_utils/_image_details.py)."""
+"""Image details and the concurrency helpers (plugins/module_utils/_ops/details.py, _concurrency.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Media types, digests, manifest parsing and platforms (plugins/module_utils/_manifest.py)."""
+"""Media types, digests, manifest parsing and platforms (plugins/module_utils/_oci/)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reference grammar and normalisation (plugins/module_utils/_reference.py)."""
+"""Reference grammar and normalisation (plugins/module_utils/_oci/reference.py)."""
 
 from __future__ import annotations
 

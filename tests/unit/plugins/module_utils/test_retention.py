@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Retention rules without a registry (plugins/module_utils/_retention.py)."""
+"""Retention rules without a registry (plugins/module_utils/_ops/retention.py, _oci/timing.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Local image stores (plugins/module_utils/_stores.py, _archive.py, _layout.py, _docker_archive.py), on disk."""
+"""Local image stores (plugins/module_utils/_image/stores.py, files.py, layout.py, docker_archive.py), on disk."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import tarfile
 
 import pytest
@@ -341,6 +342,31 @@ def test_a_failed_copy_into_a_layout_leaves_no_trace(tmp_path):
     assert not (dest / "index.json").exists()
     assert not [name for name in os.listdir(dest / "blobs" / "sha256") if name.startswith(".")]
     assert layer["digest"].split(":")[1] not in os.listdir(dest / "blobs" / "sha256")
+
+
+def test_a_layout_directory_written_by_many_threads_leaves_the_umask_alone(tmp_path, monkeypatch):
+    # Blobs of a layout directory are written from several threads at once, and the umask belongs to the whole
+    # process: reading it means setting it (os.umask), which two threads doing at once can leave at 0. New files get
+    # the permissions the umask gives them from the kernel instead, and nothing calls os.umask.
+    write_layout(tmp_path / "src", platforms=("linux/amd64", "linux/arm64", "linux/s390x", "linux/ppc64le"))
+
+    def forbidden(mask):
+        raise AssertionError("os.umask(%o) called while writing a layout directory" % mask)
+
+    previous = os.umask(0o027)
+    monkeypatch.setattr(os, "umask", forbidden)
+    try:
+        transfer(
+            open_layout_dir(str(tmp_path / "src"), "v1", "src"),
+            LayoutDirDestination(str(tmp_path / "dest"), "v1", "d"),
+            jobs=8,
+        )
+    finally:
+        monkeypatch.undo()
+        os.umask(previous)
+
+    for path in (tmp_path / "dest").rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) == (0o750 if path.is_dir() else 0o640), path
 
 
 def test_file_system_failures_are_reported_with_the_path(tmp_path):

@@ -1,6 +1,6 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Tag state logic without a registry (plugins/module_utils/_tagging.py)."""
+"""Tag state logic without a registry (plugins/module_utils/_ops/tagging.py)."""
 
 from __future__ import annotations
 
