@@ -59,11 +59,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_foreign_layer
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
-    _available,
-    _is_attestation,
     format_platform,
+    is_attestation,
     parse_platforms,
     platform_matches,
+    platform_names,
     select_children,
     subset_index,
 )
@@ -146,11 +146,11 @@ class _Copier:
         if self.platforms:
             positions = select_children(top, self.platforms)
         if self.dest.single_image:
-            images = [position for position in positions if not _is_attestation(top.manifests[position])]
+            images = [position for position in positions if not is_attestation(top.manifests[position])]
             if len(images) != 1:
                 raise UnsupportedError(
                     "%s holds a single image, and the source is an index of %s: choose one with platforms"
-                    % (self.dest.name, _available(top) if not self.platforms else ", ".join(self.platforms))
+                    % (self.dest.name, platform_names(top) if not self.platforms else ", ".join(self.platforms))
                 )
             child = self.source.child_manifest(top.manifests[images[0]])
             if child.is_index:

@@ -95,14 +95,6 @@ def platform_matches(wanted: str | dict, descriptor_platform: dict | None) -> bo
     return _normalised_platform(descriptor_platform) == wanted_key
 
 
-def _is_real_platform(platform: dict | None) -> bool:
-    # buildx stores attestations as index children with platform unknown/unknown.
-    if not isinstance(platform, dict):
-        return False
-    os_name, architecture = platform.get("os"), platform.get("architecture")
-    return isinstance(os_name, str) and isinstance(architecture, str) and "unknown" not in (os_name, architecture)
-
-
 def select_platform(index_info: ManifestInfo, wanted: str | dict) -> Descriptor:
     """The first child manifest of an index that matches ``wanted``; :class:`NotFoundError` lists the others."""
     if not isinstance(index_info, ManifestInfo) or not index_info.is_index:
@@ -114,10 +106,9 @@ def select_platform(index_info: ManifestInfo, wanted: str | dict) -> Descriptor:
         if child.platform is not None and platform_matches(wanted, child.platform):
             return child
     wanted_text = wanted if isinstance(wanted, str) else format_platform(wanted)
-    available = [format_platform(child.platform) for child in index_info.manifests if _is_real_platform(child.platform)]
     raise NotFoundError(
         "No manifest for platform %s in the index %s; available platforms: %s."
-        % (wanted_text, index_info.digest, ", ".join(available) if available else "none")
+        % (wanted_text, index_info.digest, platform_names(index_info))
     )
 
 
@@ -133,14 +124,15 @@ def is_attestation(descriptor: Descriptor) -> bool:
     )
 
 
-_is_attestation = is_attestation  # until the copy engine's imports are updated
-
-
-def _available(index: ManifestInfo) -> str:
+def platform_names(index: ManifestInfo) -> str:
+    """The platforms an index offers, ``linux/amd64, linux/arm64/v8``, for messages; attestations left out."""
     names = [
         format_platform(child.platform)
         for child in index.manifests
-        if child.platform and child.platform.get("os") and not _is_attestation(child)
+        if isinstance(child.platform, dict)
+        and isinstance(child.platform.get("os"), str)
+        and isinstance(child.platform.get("architecture"), str)
+        and not is_attestation(child)
     ]
     return ", ".join(names) if names else "none"
 
@@ -152,11 +144,11 @@ def select_children(index: ManifestInfo, platforms: list[str]) -> list[int]:
         found = [
             position
             for position, child in enumerate(index.manifests)
-            if child.platform is not None and not _is_attestation(child) and platform_matches(wanted, child.platform)
+            if child.platform is not None and not is_attestation(child) and platform_matches(wanted, child.platform)
         ]
         if not found:
             raise NotFoundError(
-                "The source image has no platform %s; it has %s" % (wanted, _available(index)),
+                "The source image has no platform %s; it has %s" % (wanted, platform_names(index)),
             )
         chosen.extend(position for position in found[:1] if position not in chosen)
     kept_digests = {index.manifests[position].digest for position in chosen}

@@ -26,7 +26,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
     parse_manifest,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_index
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import format_platform, select_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
+    platform_names,
+    select_platform,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import (
     ChunkStream,
@@ -120,7 +123,7 @@ class ImageInspector:
                     resolved.top.digest,
                     repository,
                     self.platform,
-                    ", ".join(_platform_text(entry) for entry in resolved.top.platforms) or "none",
+                    platform_names(resolved.top),
                 ),
                 registry=self.client.registry,
                 repository=repository,
@@ -145,13 +148,6 @@ class ImageInspector:
         # read_paths() downloads every layer from its start: when one breaks off or arrives corrupt, all of it
         # runs again (fresh GETs, nothing half-read kept).
         return self.client.fetch_again_if_cut(lambda: read_paths(sources, list(paths), max_file_size), corrupt_too=True)
-
-
-def _platform_text(entry: dict) -> str:
-    try:
-        return format_platform(entry)
-    except Exception:  # noqa: BLE001 - a malformed platform in an index is shown as it is
-        return repr(entry)
 
 
 def image_details(name: str, tag: str | None, resolved: ResolvedImage) -> dict[str, Any]:

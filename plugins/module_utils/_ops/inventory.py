@@ -23,7 +23,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import format_platform, parse_platform
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
+    format_platform,
+    parse_platform,
+    platform_names,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import (
     Reference,
     parse_reference,
@@ -239,7 +243,7 @@ class Inventory:
             if resolved.top.is_index and resolved.selected is None:
                 self.warn(
                     "%s is a multi-platform index without platform %s, so its platform details are empty; it holds: %s"
-                    % (reference.canonical, self.platform, _platform_list(details["platforms"]))
+                    % (reference.canonical, self.platform, platform_names(resolved.top))
                 )
             result = {"registry": registry, "image": details, "exists": True}
             if paths is not None:
@@ -258,13 +262,3 @@ class Inventory:
                 "Content left out of %s: bigger than max_file_size (%d bytes)"
                 % (", ".join(omitted), self.params["max_file_size"])
             )
-
-
-def _platform_list(platforms: list[dict]) -> str:
-    names = []
-    for entry in platforms:
-        try:
-            names.append(format_platform(entry))
-        except InvalidInputError:
-            continue
-    return ", ".join(names) or "no platforms"

@@ -107,3 +107,218 @@ def test_argument_spec_matches_the_documentation() -> None:
         assert documented[name]["type"] == spec["type"], name
         assert documented[name].get("default") == spec.get("default"), name
         assert documented[name].get("elements") == spec.get("elements"), name
+
+
+# -- Inventory.run, on the in-memory registry of conftest.py ----------------------------------------------------
+
+NAME = "team/app"
+REGISTRY = {"url": "https://registry.test", "api_version": "registry/2.0"}
+
+
+class Gathered:
+    """One registry_info task: its result, its warnings, and what it asked make_clients for."""
+
+    def __init__(self, clients: Any, **params: Any):
+        self.warnings: list[str] = []
+        self.made: list[tuple[Any, int]] = []
+
+        def make_clients(primary: Any, pool_size: int) -> Any:
+            self.made.append((primary, pool_size))
+            return clients
+
+        self.result = inventory.Inventory(dict(DEFAULTS, **params), make_clients, self.warnings.append).run()
+
+
+def test_a_repository_lists_its_matching_tags_sorted(memory_registry, memory_clients) -> None:
+    memory_registry.add_image(NAME, ["v2", "latest", "v10", "v1"])
+
+    gathered = Gathered(memory_clients, repository="registry.test/team/app", tags=["v*"], concurrency=20)
+
+    assert gathered.result == {"registry": REGISTRY, "tags": ["v1", "v10", "v2"], "exists": True, "changed": False}
+    assert memory_registry.kinds() == {"ping": 1, "list_tags": 1}
+    assert [(str(primary), size) for primary, size in gathered.made] == [("registry.test/team/app", 20)]
+    assert (memory_clients.closed, gathered.warnings) == (1, [])
+
+
+def test_a_missing_repository_does_not_exist(memory_registry, memory_clients) -> None:
+    for details in (False, True):
+        gathered = Gathered(memory_clients, repository="registry.test/team/nothing", details=details)
+        assert gathered.result == {"registry": REGISTRY, "tags": [], "exists": False, "changed": False}
+
+
+def test_repository_details_leave_vanished_tags_out_and_carry_the_errors_of_undescribable_ones(
+    memory_registry, memory_clients
+) -> None:
+    image = memory_registry.add_image(NAME, ["v1", "gone"], labels={"team": "a"}, created="2024-05-06T07:08:09Z")
+    arm64 = memory_registry.add_image(NAME, platform="linux/arm64")
+    index = memory_registry.add_index(NAME, [image, arm64], ["multi"], attestations=True)
+    memory_registry.store(NAME, b"not json", "application/vnd.oci.image.manifest.v1+json", ["broken"])
+    memory_registry.store(
+        NAME,
+        b'{"schemaVersion": 1, "fsLayers": []}',
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        ["old"],
+    )
+    lost = memory_registry.add_image(NAME, platform="linux/amd64", created=None)
+    memory_registry.add_index(NAME, [lost], ["incomplete"])
+    memory_registry.remove(NAME, lost.digest)
+    bad = memory_registry.add_image(NAME, ["bad-config"], created="2020-01-01T00:00:00Z")
+    memory_registry.repositories[NAME].blobs[bad.config_digest] = b"[1, 2]"
+    memory_registry.on("get_manifest", "gone", lambda: memory_registry.untag(NAME, "gone"))
+
+    gathered = Gathered(memory_clients, repository="registry.test/team/app", details=True)
+
+    tags = gathered.result["tags"]
+    assert [entry["tag"] for entry in tags] == ["bad-config", "broken", "incomplete", "multi", "old", "v1"]
+    by_tag = {entry["tag"]: entry for entry in tags}
+    for tag in ("bad-config", "broken", "incomplete", "old"):
+        assert set(by_tag[tag]) == {"name", "tag", "error"}
+        assert by_tag[tag]["name"] == "registry.test/team/app"
+    assert "is not a JSON object" in by_tag["bad-config"]["error"]
+    assert "not valid JSON" in by_tag["broken"]["error"]
+    assert "is incomplete" in by_tag["incomplete"]["error"]
+    assert "schema 1" in by_tag["old"]["error"]
+    v1 = by_tag["v1"]
+    assert (v1["digest"], v1["created"], v1["labels"], v1["architecture"]) == (
+        image.digest,
+        "2024-05-06T07:08:09Z",
+        {"team": "a"},
+        "amd64",
+    )
+    multi = by_tag["multi"]
+    assert (multi["digest"], multi["platform"]["digest"], multi["labels"]) == (
+        index.digest,
+        image.digest,
+        {"team": "a"},
+    )
+    assert gathered.result["exists"] is True
+    assert gathered.warnings[0] == (
+        "1 tag(s) disappeared while their details were read, and are left out: registry.test/team/app:gone"
+    )
+    assert gathered.warnings[1].startswith("4 tag(s) could not be described (see their 'error'): ")
+    assert gathered.warnings[1].endswith("; and 1 more")
+    assert "registry.test/team/app:bad-config: " in gathered.warnings[1]
+    assert len(gathered.warnings) == 2
+    assert memory_registry.count("read_blob", image.config_digest) == 1  # shared by v1 and multi: read once
+
+
+def test_an_image_with_a_platform(memory_registry, memory_clients) -> None:
+    amd64 = memory_registry.add_image(NAME, labels={"arch": "amd64"})
+    arm64 = memory_registry.add_image(NAME, labels={"arch": "arm64"}, platform="linux/arm64/v8")
+    index = memory_registry.add_index(NAME, [amd64, arm64], ["multi"], attestations=True)
+
+    gathered = Gathered(memory_clients, image="registry.test/team/app:multi", platform="linux/arm64/v8")
+    by_digest = Gathered(memory_clients, image="registry.test/team/app@" + amd64.digest, platform="linux/arm64/v8")
+
+    image = gathered.result["image"]
+    assert (gathered.result["exists"], gathered.result["registry"], gathered.result["changed"]) == (
+        True,
+        REGISTRY,
+        False,
+    )
+    assert (image["name"], image["tag"], image["digest"]) == ("registry.test/team/app", "multi", index.digest)
+    assert (image["architecture"], image["variant"], image["labels"]) == ("arm64", "v8", {"arch": "arm64"})
+    assert image["platform"]["digest"] == arm64.digest
+    assert [entry["digest"] for entry in image["platforms"]] == list(index.children)
+    assert (by_digest.result["image"]["tag"], by_digest.result["image"]["labels"]) == (None, {"arch": "amd64"})
+    assert gathered.warnings == by_digest.warnings == []
+
+
+def test_an_index_without_the_platform_is_described_with_a_warning(memory_registry, memory_clients) -> None:
+    amd64 = memory_registry.add_image(NAME)
+    arm64 = memory_registry.add_image(NAME, platform="linux/arm64/v8")
+    memory_registry.add_index(NAME, [amd64, arm64], ["multi"])
+
+    gathered = Gathered(memory_clients, image="registry.test/team/app:multi", platform="linux/s390x")
+
+    assert (gathered.result["exists"], gathered.result["image"]["platform"]) == (True, None)
+    assert gathered.warnings == [
+        "registry.test/team/app:multi is a multi-platform index without platform linux/s390x, so its platform details"
+        " are empty; it holds: linux/amd64, linux/arm64/v8"
+    ]
+
+
+def test_the_platform_warning_leaves_attestations_out(memory_registry, memory_clients) -> None:
+    amd64 = memory_registry.add_image(NAME)
+    arm64 = memory_registry.add_image(NAME, platform="linux/arm64/v8")
+    memory_registry.add_index(NAME, [amd64, arm64], ["multi"], attestations=True)
+
+    gathered = Gathered(memory_clients, image="registry.test/team/app:multi", platform="linux/s390x")
+
+    assert gathered.warnings[0].endswith("it holds: linux/amd64, linux/arm64/v8")
+
+
+def test_a_missing_image_does_not_exist(memory_registry, memory_clients) -> None:
+    memory_registry.add_image(NAME, ["v1"])
+    for image in ("registry.test/team/app:v2", "registry.test/team/nothing:v1"):
+        assert Gathered(memory_clients, image=image).result == {
+            "registry": REGISTRY,
+            "image": None,
+            "exists": False,
+            "changed": False,
+        }
+    assert Gathered(memory_clients, image="registry.test/team/app:v2", paths=["/etc"]).result["files"] == {}
+
+
+def registry_with_repositories(registry: Any) -> None:
+    registry.add_image(NAME, ["v2", "latest", "v1"])
+    registry.add_image("team/web", ["v1", "edge"])
+    registry.add_image("other/x", ["v1"])
+    registry.requests.clear()
+
+
+def test_a_registry_lists_the_matching_repositories_and_their_matching_tags(memory_registry, memory_clients) -> None:
+    registry_with_repositories(memory_registry)
+
+    names = Gathered(memory_clients, registry="registry.test", repositories=["team/*"])
+    tagged = Gathered(memory_clients, registry="registry.test", repositories=["team/*"], tags=["v*"])
+
+    assert names.result == {
+        "registry": REGISTRY,
+        "repositories": [{"name": "team/app"}, {"name": "team/web"}],
+        "exists": True,
+        "changed": False,
+    }
+    assert tagged.result["repositories"] == [
+        {"name": "team/app", "tags": ["v1", "v2"]},
+        {"name": "team/web", "tags": ["v1"]},
+    ]
+    assert memory_registry.kinds() == {"ping": 2, "catalog": 2, "list_tags": 2}
+    assert names.made == [("registry.test", 16)]
+
+
+def test_registry_details_describe_every_matching_tag(memory_registry, memory_clients) -> None:
+    registry_with_repositories(memory_registry)
+    amd64 = memory_registry.add_image("team/web")
+    arm64 = memory_registry.add_image("team/web", platform="linux/arm64/v8", labels={"arch": "arm64"})
+    memory_registry.add_index("team/web", [amd64, arm64], ["multi"])
+    memory_registry.on("get_manifest", "edge", lambda: memory_registry.untag("team/web", "edge"))
+
+    gathered = Gathered(memory_clients, registry="registry.test", details=True, platform="linux/arm64")
+
+    listed = {entry["name"]: [tag["tag"] for tag in entry["tags"]] for entry in gathered.result["repositories"]}
+    assert listed == {"other/x": ["v1"], "team/app": ["latest", "v1", "v2"], "team/web": ["multi", "v1"]}
+    multi = gathered.result["repositories"][2]["tags"][0]
+    assert (multi["platform"]["digest"], multi["variant"], multi["labels"]) == (arm64.digest, "v8", {"arch": "arm64"})
+    assert gathered.result["repositories"][0]["tags"][0]["name"] == "registry.test/other/x"
+    assert gathered.warnings == [
+        "1 tag(s) disappeared while their details were read, and are left out: registry.test/team/web:edge"
+    ]
+
+
+def test_a_repository_gone_between_the_catalog_and_its_tag_list_has_no_tags(memory_registry, memory_clients) -> None:
+    registry_with_repositories(memory_registry)
+    memory_registry.on("list_tags", None, lambda: memory_registry.repositories.pop("other/x", None))
+
+    gathered = Gathered(memory_clients, registry="registry.test", tags=["*"], concurrency=1)
+
+    assert gathered.result["repositories"][0] == {"name": "other/x", "tags": []}
+
+
+def test_a_registry_without_a_catalog_says_to_give_a_repository(make_registry, make_clients) -> None:
+    from ansible_collections.ocireg.registry.plugins.module_utils._errors import UnsupportedError
+
+    clients = make_clients(make_registry(catalog=False))
+    with pytest.raises(UnsupportedError, match="does not offer the catalog API .* Give a repository instead"):
+        Gathered(clients, registry="registry.test")
+    assert clients.closed == 1
