@@ -17,13 +17,18 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InterruptedDownloadError,
+    InvalidReferenceError,
     NotFoundError,
     RegistryError,
     RegistryResponseError,
     TransportError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier, compute_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import (
+    DIGEST_ALGORITHMS,
+    DigestVerifier,
+    compute_digest,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
     MAX_MANIFEST_BYTES,
     Descriptor,
@@ -185,7 +190,13 @@ class RegistryClient:
         )
 
     def get_manifest(self, repository: str, reference: str, accept: Iterable[str] | None = None) -> FetchedManifest:
-        """The manifest bytes; the digest is computed from them and checked against a digest reference."""
+        """The manifest bytes, verified before they are handed on, so a corrupt answer is read again (within
+        ``retries``) like a cut one.
+
+        By digest, the bytes must hash to it. By tag, the digest is not known in advance: the registry's
+        ``Docker-Content-Digest`` header cross-checks it. It is never trusted alone (some registries send a wrong
+        one for tag requests): bytes that disagree with it are read again, and accepted once two reads agree.
+        """
         action = "get manifest %s%s%s" % (repository, "@" if _is_digest(reference) else ":", reference)
 
         def fetch() -> tuple[Any, bytes]:
@@ -201,18 +212,45 @@ class RegistryClient:
             with response:
                 return response, _read_limited(response, MAX_MANIFEST_BYTES, action, self.registry)
 
-        response, raw = self.fetch_again_if_cut(fetch)
-        algorithm = reference.split(":", 1)[0] if _is_digest(reference) else "sha256"
-        digest = compute_digest(raw, algorithm)
-        if _is_digest(reference) and digest != reference:
+        if _is_digest(reference):
+            return self.fetch_again_if_cut(
+                lambda: self._manifest_by_digest(fetch, repository, reference), corrupt_too=True
+            )
+        return self._manifest_by_tag(fetch, repository, reference)
+
+    def _manifest_by_digest(
+        self, fetch: Callable[[], tuple[Any, bytes]], repository: str, digest: str
+    ) -> FetchedManifest:
+        response, raw = fetch()
+        actual = compute_digest(raw, digest.split(":", 1)[0])
+        if actual != digest:
             raise DigestMismatchError(
                 "Registry %s sent a manifest for %s@%s whose content hashes to %s"
-                % (self.registry, repository, reference, digest),
+                % (self.registry, repository, digest, actual),
                 registry=self.registry,
                 repository=repository,
             )
-        media_type = _media_type(response) or _declared_media_type(raw)
-        return FetchedManifest(raw=raw, media_type=media_type, digest=digest)
+        return _fetched_manifest(response, raw, actual)
+
+    def _manifest_by_tag(self, fetch: Callable[[], tuple[Any, bytes]], repository: str, tag: str) -> FetchedManifest:
+        disagreeing: list[str] = []  # digests of the reads so far whose bytes disagreed with the header
+
+        def read() -> FetchedManifest:
+            response, raw = fetch()
+            digest = compute_digest(raw)
+            claimed = _claimed_digest(response)
+            if claimed is None or compute_digest(raw, claimed.split(":", 1)[0]) == claimed or digest in disagreeing:
+                return _fetched_manifest(response, raw, digest)
+            disagreeing.append(digest)
+            reads = "; no two of %d reads agreed (%s)" % (len(disagreeing), ", ".join(disagreeing))
+            raise DigestMismatchError(
+                "Registry %s sent manifest %s:%s whose content hashes to %s, but its Docker-Content-Digest header"
+                " says %s%s" % (self.registry, repository, tag, digest, claimed, reads if len(disagreeing) > 1 else ""),
+                registry=self.registry,
+                repository=repository,
+            )
+
+        return self.fetch_again_if_cut(read, corrupt_too=True)
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
         """Store manifest bytes unchanged under a tag or digest; returns their digest."""
@@ -547,6 +585,21 @@ def _read_limited(response: Any, limit: int, action: str, registry: str) -> byte
             registry=registry,
         ) from None
     return bytes(data)
+
+
+def _fetched_manifest(response: Any, raw: bytes, digest: str) -> FetchedManifest:
+    return FetchedManifest(raw=raw, media_type=_media_type(response) or _declared_media_type(raw), digest=digest)
+
+
+def _claimed_digest(response: Any) -> str | None:
+    """The ``Docker-Content-Digest`` header, when it is a digest this client can compute; else None."""
+    claimed = response.headers.get("Docker-Content-Digest")
+    if not claimed or claimed.split(":", 1)[0] not in DIGEST_ALGORITHMS:
+        return None
+    try:
+        return validate_digest(claimed)
+    except InvalidReferenceError:
+        return None
 
 
 def _json_object(response: Any, action: str, registry: str, repository: str | None) -> dict[str, Any]:

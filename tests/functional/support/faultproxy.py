@@ -7,12 +7,15 @@
 
 Faults: "pass", "503" (Retry-After: 0), "429" (Retry-After: 1), "502", "drop" (close the connection without
 answering; the registry never sees the request), "drop_after" (forward, then close without answering),
-"truncate" (forward, send the headers and half the body, then close).
+"truncate" (forward, send the headers and half the body, then close), "corrupt" (forward, then relay the answer
+with its headers and length unchanged but one byte in the middle of the body XORed with 0x01; an answer without
+a body, such as a HEAD, goes through unchanged: see ProxiedRequest.corrupted_at).
 Bodies stream both ways; Location headers pointing at the registry are rewritten to the proxy;
 WWW-Authenticate passes untouched. The proxy itself always listens on plain http://127.0.0.1.
 
 RandomFaults(rate=0.3, seed=...) is a schedule that faults about RATE of the requests, bounded so that a client
-retrying as the collection does always gets through (give both ends of a copy the same one).
+retrying as the collection does always gets through (give both ends of a copy the same one). It never draws
+"corrupt" unless its weights name it: a corrupted blob streamed on to another registry fails the copy by design.
 Redirect mode (`proxy.redirect_blobs_to(BlobStore(...))`) answers blob GETs the registry would serve with a 307
 to a BlobStore, another loopback origin that serves the registry's storage and records the headers it gets.
 `proxy.upload_delay` slows request bodies down (per 64 KiB).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import random
 import re
@@ -41,12 +45,14 @@ from requests.structures import CaseInsensitiveDict
 
 from .registry import RegistryServer
 
-FAULTS = ("pass", "503", "429", "502", "drop", "drop_after", "truncate")
+FAULTS = ("pass", "503", "429", "502", "drop", "drop_after", "truncate", "corrupt")
+FORWARDED_FAULTS = ("pass", "drop_after", "truncate", "corrupt")
 ERROR_FAULTS = {"503": ("Service Unavailable", "0"), "429": ("Too Many Requests", "1"), "502": ("Bad Gateway", None)}
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer"}
 HOP_BY_HOP |= {"transfer-encoding", "upgrade", "host", "content-length"}
 CHUNK = 64 * 1024
 BLOB_PATH = re.compile(r"^/v2/.+/blobs/(?P<digest>sha256:[0-9a-f]{64})$")
+MANIFEST_PATH = re.compile(r"^/v2/.+/manifests/[^/]+$")
 UPLOAD_PATH = re.compile(r"^(?P<repo>/v2/.+/blobs/uploads/)[^/]+$")
 
 
@@ -61,6 +67,7 @@ class ProxiedRequest:
     fault: str = "pass"
     status: int | None = None  # what the client got (None: connection dropped)
     upstream_status: int | None = None  # what the registry answered (None: not forwarded)
+    corrupted_at: int | None = None  # "corrupt": the body offset whose byte was flipped (None: no body to corrupt)
 
 
 @dataclass
@@ -83,6 +90,8 @@ class FaultRule:
 Schedule = Callable[[ProxiedRequest], "str | None"]
 
 # 503 (Retry-After: 0) costs a client nothing; the others cost it a backoff, so they come less often.
+# "corrupt" is left out: a corrupt blob that is streamed on to another registry is not read again, so a schedule
+# drawing it would break the promise that a retrying client always gets through. Name it in `weights` to draw it.
 DEFAULT_WEIGHTS = {"503": 4, "502": 2, "drop": 2, "drop_after": 1, "truncate": 6, "429": 1}
 
 
@@ -96,6 +105,9 @@ class RandomFaults:
     again from its GET when any of them fails, fails at most PER_FAMILY times; else the method and the path
     (upload session ids left out). Give the proxies of both ends of a copy the same RandomFaults: a blob's family
     then spans its download and its upload.
+
+    "corrupt" is drawn only when WEIGHTS name it, and only for GETs of blobs and manifests. Such a schedule no
+    longer promises a way through: a corrupt blob streamed on to another registry fails the copy.
     """
 
     def __init__(
@@ -140,6 +152,10 @@ class RandomFaults:
                 for name, weight in self.weights.items()
                 if (name not in self.budget or self.counts.get(name, 0) < self.budget[name])
                 and (name != "truncate" or (request.method == "GET" and key[0] == "blob"))
+                and (
+                    name != "corrupt"
+                    or (request.method == "GET" and (key[0] == "blob" or MANIFEST_PATH.match(request.path) is not None))
+                )
             }
             if not allowed:
                 return None
@@ -453,11 +469,23 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             limit = int(length_header) // 2 if record.fault == "truncate" and length_header else None
+            read: Callable[[int], bytes] = response.read
+            flip_at = None
+            if record.fault == "corrupt" and has_body:
+                if length_header is None:  # chunked: read it whole to find its middle
+                    buffered = io.BytesIO(response.read())
+                    read, length = buffered.read, len(buffered.getbuffer())
+                else:
+                    length = int(length_header)
+                flip_at = length // 2 if length else None
             sent = 0
             while has_body:
-                chunk = response.read(CHUNK if limit is None else min(CHUNK, limit - sent))
+                chunk = read(CHUNK if limit is None else min(CHUNK, limit - sent))
                 if not chunk:
                     break
+                if flip_at is not None and sent <= flip_at < sent + len(chunk):
+                    chunk = _flip(chunk, flip_at - sent)
+                    record.corrupted_at = flip_at
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
                 sent += len(chunk)
                 if limit is not None and sent >= limit:
@@ -473,7 +501,7 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
             proxy.requests.append(record)
             record.fault = proxy.decide(record)
             body = self._request_body()
-            if record.fault in ("pass", "drop_after", "truncate"):
+            if record.fault in FORWARDED_FAULTS:
                 try:
                     self._forward(record, body)
                 except (OSError, http.client.HTTPException) as error:
@@ -493,3 +521,10 @@ def _handler_for(proxy: FaultProxy) -> type[BaseHTTPRequestHandler]:
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
     return ProxyHandler
+
+
+def _flip(chunk: bytes, offset: int) -> bytes:
+    """CHUNK with the byte at OFFSET XORed with 0x01: same length, other bytes, so another digest."""
+    changed = bytearray(chunk)
+    changed[offset] ^= 0x01
+    return bytes(changed)
