@@ -1,7 +1,7 @@
 # Private module_utils of ocireg.registry: not a public API, may change without notice.
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The one thread-pool helper: run work on a bounded pool, results in order, the first failure raised.
+"""The one thread-pool helper, :func:`run_all`: work on a bounded pool, results in order, the first failure raised.
 
 Also :class:`OnceCache`, a memo that computes each key once however many threads ask for it.
 """
@@ -44,31 +44,27 @@ class OnceCache:
 
 
 def map_concurrently(function: Callable[[T], R], items: Sequence[T], workers: int) -> list[R]:
-    """``[function(item) for item in items]`` with up to ``workers`` threads, results in input order.
-
-    The first exception (in input order) is raised once the work already running has finished; work
-    not started yet is cancelled, so a failure does not leave requests going out in the background.
-    """
+    """``[function(item) for item in items]`` on a pool of its own of up to ``workers`` threads; see :func:`run_all`."""
     if workers <= 1 or len(items) <= 1:
         return [function(item) for item in items]
-    executor = ThreadPoolExecutor(max_workers=min(workers, len(items)))
-    try:
-        futures = [executor.submit(function, item) for item in items]
-        return [future.result() for future in futures]
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return run_all(function, items, pool)
 
 
-def _run_all(pool: ThreadPoolExecutor | None, function: Callable[[Any], Any], items: list[Any]) -> list[Any]:
-    """``[function(item) ...]`` on the pool; on the first failure, cancel what has not started and raise it."""
+def run_all(function: Callable[[T], R], items: Sequence[T], pool: ThreadPoolExecutor | None) -> list[R]:
+    """``[function(item) for item in items]`` on ``pool`` (None: here, one at a time), results in input order.
+
+    On the first failure, work not started yet is cancelled and work already running is waited for, so that
+    nothing goes on in the background while the caller cleans up; then the first failure in input order is raised.
+    """
     if pool is None or len(items) < 2:
         return [function(item) for item in items]
     futures: list[Future] = [pool.submit(function, item) for item in items]
-    done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-    failed = [future for future in futures if future.done() and not future.cancelled() and future.exception()]
-    if failed:
+    _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+    if any(future.exception() for future in futures if future.done()):
         for future in pending:
             future.cancel()
-        wait(pending)  # let running transfers stop before the caller cleans up after them
-        raise failed[0].exception()  # type: ignore[misc]
+        wait(pending)
+        failures = [future.exception() for future in futures if not future.cancelled() and future.exception()]
+        raise failures[0]  # type: ignore[misc]
     return [future.result() for future in futures]

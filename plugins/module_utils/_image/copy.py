@@ -34,7 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import _run_all
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import run_all
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
@@ -108,7 +108,7 @@ class _Copier:
     def run(self) -> CopyResult:
         source, dest = self.source, self.dest
         if self.platforms is None and not dest.single_image:
-            both = _run_all(self.pool, lambda call: call(), [dest.current, source.peek])
+            both = run_all(lambda call: call(), [dest.current, source.peek], self.pool)
             current, peeked = both[0], both[1]
             if peeked is not None and not self.force and dest.up_to_date(peeked[0], current):
                 return CopyResult(peeked[0], peeked[1], False, self.stats, peeked[0])
@@ -185,9 +185,9 @@ class _Copier:
                 seen.add(descriptor.digest)
                 wanted.append(descriptor)
         if not self.force:
-            present = _run_all(self.pool, lambda descriptor: self.dest.has_manifest(descriptor.digest), wanted)
+            present = run_all(lambda descriptor: self.dest.has_manifest(descriptor.digest), wanted, self.pool)
             wanted = [descriptor for descriptor, have in zip(wanted, present) if not have]
-        for manifest in _run_all(self.pool, self.source.child_manifest, wanted):
+        for manifest in run_all(self.source.child_manifest, wanted, self.pool):
             if manifest.is_index:
                 self._collect(manifest, children, images, seen)
             else:
@@ -201,7 +201,7 @@ class _Copier:
                 if not is_foreign_layer(blob.media_type):
                     unique.setdefault(blob.digest, blob)
         blobs = list(unique.values())
-        present = _run_all(self.pool, self.dest.has_blob, blobs)
+        present = run_all(self.dest.has_blob, blobs, self.pool)
         self.stats.skipped = sum(1 for have in present if have)
         return [blob for blob, have in zip(blobs, present) if not have]
 
@@ -211,7 +211,7 @@ class _Copier:
         """``write(item)`` for every item: on the pool when the destination takes ``kind`` of write from several
         threads at once (``parallel_writes``), else one at a time on this thread. Every write but the top
         manifest and the commit (written alone, after these) goes through here."""
-        _run_all(self.pool if kind in self.dest.parallel_writes else None, write, items)
+        run_all(write, items, self.pool if kind in self.dest.parallel_writes else None)
 
     # -- moving blobs -------------------------------------------------------------------------------
 

@@ -36,13 +36,12 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.files impor
     ZSTD_MAGIC,
     BytesBlobStream,
     FileBlobStream,
+    TarDestination,
     TarFiles,
-    TarWriter,
     open_existing_archive,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
     BlobStream,
-    ImageDestination,
     ImageSource,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier, compute_digest
@@ -62,7 +61,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes im
     is_foreign_layer,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference, parse_reference
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 MANIFEST_FILE = "manifest.json"
 MAX_JSON_BYTES = 16 * 1024 * 1024
@@ -244,19 +242,14 @@ def archive_tag(ref: Reference) -> str:
     return ref.with_digest(None).familiar
 
 
-class DockerArchiveDestination(ImageDestination):
-    """A new docker archive holding one image; it replaces ``path`` when complete.
-
-    Takes no write in parallel (``parallel_writes`` stays empty): it is one tar written front to back.
-    """
+class DockerArchiveDestination(TarDestination):
+    """A new docker archive holding one image; it replaces ``path`` when complete."""
 
     single_image = True
 
     def __init__(self, path: str, ref: Reference | None, name: str):
-        self.path = path
+        super().__init__(path, name)
         self.ref = ref
-        self.name = name
-        self.writer: TarWriter | None = None
         self.image: ManifestInfo | None = None
         self.config = b""
         self.diff_ids: dict[str, str] = {}
@@ -291,9 +284,7 @@ class DockerArchiveDestination(ImageDestination):
         return found is not None and len(found[0]) == 1
 
     def prepare(self, images: list[ManifestInfo], source: ImageSource, dry_run: bool) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise InvalidInputError("Cannot write %s: the directory %s does not exist" % (self.path, directory))
+        super().prepare(images, source, dry_run)
         image = images[0]
         for layer in image.layers:
             if is_foreign_layer(layer.media_type):
@@ -318,11 +309,6 @@ class DockerArchiveDestination(ImageDestination):
         self.diff_ids = {layer.digest: diff_id for layer, diff_id in zip(image.layers, diff_ids)}
         self.image = image
 
-    def _writer(self) -> TarWriter:
-        if self.writer is None:
-            self.writer = TarWriter(self.path)
-        return self.writer
-
     def write_blob(self, descriptor: Descriptor, source: ImageSource, location: str | None = None) -> None:
         writer = self._writer()
         if self.image is not None and self.image.config is not None and descriptor.digest == self.image.config.digest:
@@ -332,18 +318,11 @@ class DockerArchiveDestination(ImageDestination):
         name = _layer_file(diff_id)
         if name in writer.names:
             return  # two compressed blobs of the same layer: stored once
-        start = writer.position()
-        compressed = descriptor.media_type in GZIP_LAYER_TYPES
-
-        def attempt() -> None:
-            with source.open_blob(descriptor) as stream:
-                chunks: Iterable[bytes] = stream.chunks()
-                if compressed:
-                    chunks = gunzip(chunks, "%s from %s" % (descriptor.digest, source.name))
-                chunks = _verified(chunks, diff_id, "%s from %s" % (descriptor.digest, source.name))
-                writer.add_stream(name, chunks, None if compressed else descriptor.size)
-
-        source.retry.run(attempt, retry_if=is_transient, undo=lambda: writer.truncate(start))
+        where = "%s from %s" % (descriptor.digest, source.name)
+        if descriptor.media_type in GZIP_LAYER_TYPES:
+            self.add_blob(name, descriptor, source, lambda chunks: _verified(gunzip(chunks, where), diff_id, where))
+        else:
+            self.add_blob(name, descriptor, source, lambda chunks: _verified(chunks, diff_id, where), descriptor.size)
 
     def write_manifest(self, manifest: ManifestInfo, top: bool) -> None:
         pass  # a docker archive keeps no registry manifest; manifest.json is written by commit()
@@ -360,13 +339,7 @@ class DockerArchiveDestination(ImageDestination):
             "Layers": [_layer_file(self.diff_ids[layer.digest]) for layer in self.image.layers],
         }
         writer.add_bytes(MANIFEST_FILE, json.dumps([entry], separators=(",", ":")).encode("utf-8"))
-        writer.close()
-        self.writer = None
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-            self.writer = None
+        self.finish()
 
     def delete(self, dry_run: bool) -> tuple[str | None, str | None]:
         found = self._existing_image()

@@ -26,9 +26,14 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryResponseError,
     UnsupportedError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import BlobStream
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
+    BlobStream,
+    ImageDestination,
+    ImageSource,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import DigestVerifier
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor, ManifestInfo
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import is_transient
 
 CHUNK_BYTES = 1024 * 1024
 BLOCK = tarfile.BLOCKSIZE
@@ -325,3 +330,60 @@ def open_existing_archive(
         raise InvalidInputError(
             "%s: %s exists and is not %s; remove it or choose another file" % (name, path, kind)
         ) from None
+
+
+class TarDestination(ImageDestination):
+    """A destination written as one new tar beside ``path``, front to back, which replaces ``path`` on commit.
+
+    Takes no write in parallel (``parallel_writes`` stays empty): two members written at once would interleave
+    their headers and bodies. A member whose source fails half-way is cut off and written again.
+    """
+
+    def __init__(self, path: str, name: str):
+        self.path = path
+        self.name = name
+        self.writer: TarWriter | None = None
+
+    def prepare(self, images: list[ManifestInfo], source: ImageSource, dry_run: bool) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise InvalidInputError("Cannot write %s: the directory %s does not exist" % (self.path, directory))
+
+    def _writer(self) -> TarWriter:
+        if self.writer is None:
+            self.writer = TarWriter(self.path)
+            self.begin(self.writer)
+        return self.writer
+
+    def begin(self, writer: TarWriter) -> None:
+        """What the archive holds first, before any blob."""
+
+    def add_blob(
+        self,
+        member: str,
+        descriptor: Descriptor,
+        source: ImageSource,
+        chunks_of: Callable[[Iterable[bytes]], Iterable[bytes]] = lambda chunks: chunks,
+        size: int | None = None,
+    ) -> None:
+        """The blob ``descriptor`` of ``source`` as the member ``member`` (its bytes through ``chunks_of``), started
+        again under the source's retry policy after a transient failure, from where the member began."""
+        writer = self._writer()
+        start = writer.position()
+
+        def attempt() -> None:
+            with source.open_blob(descriptor) as stream:
+                writer.add_stream(member, chunks_of(stream.chunks()), size)
+
+        source.retry.run(attempt, retry_if=is_transient, undo=lambda: writer.truncate(start))
+
+    def finish(self) -> None:
+        """Close the archive and move it into place."""
+        writer = self._writer()
+        writer.close()
+        self.writer = None
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+            self.writer = None

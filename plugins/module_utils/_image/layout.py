@@ -28,6 +28,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
 from ansible_collections.ocireg.registry.plugins.module_utils._image.files import (
     DirFiles,
     FileBlobStream,
+    TarDestination,
     TarFiles,
     TarWriter,
     blob_name,
@@ -347,18 +348,12 @@ class LayoutDirDestination(ImageDestination):
                     os.unlink(path)
 
 
-class LayoutArchiveDestination(ImageDestination):
-    """A new OCI archive holding the copied image; it replaces ``path`` when complete.
-
-    Takes no write in parallel (``parallel_writes`` stays empty): it is one tar written front to back, and two
-    members written at once would interleave their headers and bodies.
-    """
+class LayoutArchiveDestination(TarDestination):
+    """A new OCI archive holding the copied image; it replaces ``path`` when complete."""
 
     def __init__(self, path: str, ref: str | None, name: str):
-        self.path = path
+        super().__init__(path, name)
         self.ref = ref
-        self.name = name
-        self.writer: TarWriter | None = None
         self.top: ManifestInfo | None = None
 
     def _existing(self) -> tuple[TarFiles, dict[str, Any]] | None:
@@ -374,31 +369,15 @@ class LayoutArchiveDestination(ImageDestination):
         entry = find_entry(index, self.ref, self.name)
         return entry.digest if entry is not None and files.exists(blob_name(entry.digest)) else None
 
-    def prepare(self, images: list[ManifestInfo], source: ImageSource, dry_run: bool) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise InvalidInputError("Cannot write %s: the directory %s does not exist" % (self.path, directory))
-
-    def _writer(self) -> TarWriter:
-        if self.writer is None:
-            self.writer = TarWriter(self.path)
-            self.writer.add_bytes(LAYOUT_FILE, LAYOUT_CONTENT)
-            self.writer.add_directory("blobs/")
-        return self.writer
+    def begin(self, writer: TarWriter) -> None:
+        writer.add_bytes(LAYOUT_FILE, LAYOUT_CONTENT)
+        writer.add_directory("blobs/")
 
     def write_blob(self, descriptor: Descriptor, source: ImageSource, location: str | None = None) -> None:
-        writer = self._writer()
         name = blob_name(descriptor.digest)
-        if name in writer.names:
-            return
-        writer.add_directory(name.rsplit("/", 1)[0] + "/")
-        start = writer.position()
-
-        def attempt() -> None:
-            with source.open_blob(descriptor) as stream:
-                writer.add_stream(name, stream.chunks(), descriptor.size)
-
-        source.retry.run(attempt, retry_if=is_transient, undo=lambda: writer.truncate(start))
+        if name not in self._writer().names:
+            self._writer().add_directory(name.rsplit("/", 1)[0] + "/")
+            self.add_blob(name, descriptor, source, size=descriptor.size)
 
     def write_manifest(self, manifest: ManifestInfo, top: bool) -> None:
         writer = self._writer()
@@ -413,13 +392,7 @@ class LayoutArchiveDestination(ImageDestination):
         if self.writer is None or self.top is None:
             raise RegistryResponseError("Internal error: %s was committed before its manifest was written" % self.name)
         self.writer.add_bytes(INDEX_FILE, _index_bytes(_with_entry(_new_index(), self.top, self.ref)))
-        self.writer.close()
-        self.writer = None
-
-    def abort(self) -> None:
-        if self.writer is not None:
-            self.writer.abort()
-            self.writer = None
+        self.finish()
 
     def delete(self, dry_run: bool) -> tuple[str | None, str | None]:
         existing = self._existing()
