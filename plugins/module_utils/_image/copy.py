@@ -264,29 +264,14 @@ def transfer(
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def copy_image(
-    clients: RegistryClients,
-    source: Reference,
-    dest: Reference,
-    *,
-    platforms: list[str] | None = None,
-    jobs: int = 8,
-    force: bool = False,
-    dry_run: bool = False,
-) -> CopyResult:
+def copy_image(clients: RegistryClients, source: Reference, dest: Reference, **options: Any) -> CopyResult:
     """Copy an image between registries or repositories.
 
-    ``source`` names a tag or digest. ``dest`` without a tag (or digest) pushes by digest only. A
-    ``platforms`` subset of an index writes a new index, with a new digest. ``dry_run`` only makes the
-    ``HEAD`` checks (and reads the source's manifests) and reports what a real run would copy.
+    ``source`` names a tag or digest. ``dest`` without a tag (or digest) pushes by digest only. ``options`` are
+    those of :func:`transfer`: a ``platforms`` subset of an index writes a new index, with a new digest; ``dry_run``
+    only makes the ``HEAD`` checks (and reads the source's manifests) and reports what a real run would copy.
     """
     if not isinstance(source, Reference) or not isinstance(dest, Reference):
         raise InvalidInputError("copy_image needs registry references for source and dest")
-    return transfer(
-        RegistrySource(clients.for_reference(source), source),
-        RegistryDestination(clients.for_reference(dest), dest),
-        platforms=platforms,
-        jobs=jobs,
-        force=force,
-        dry_run=dry_run,
-    )
+    source_side = RegistrySource(clients.for_reference(source), source)
+    return transfer(source_side, RegistryDestination(clients.for_reference(dest), dest), **options)

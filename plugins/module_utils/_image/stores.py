@@ -9,17 +9,7 @@ import contextlib
 from collections.abc import Iterator
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils._image.docker_archive import (
-    DockerArchiveDestination,
-    DockerArchiveSource,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import ImageDestination, ImageSource
-from ansible_collections.ocireg.registry.plugins.module_utils._image.layout import (
-    LayoutArchiveDestination,
-    LayoutDirDestination,
-    open_layout_archive,
-    open_layout_dir,
-)
 from ansible_collections.ocireg.registry.plugins.module_utils._image.registry_store import (
     RegistryDestination,
     RegistrySource,
@@ -28,32 +18,36 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.location impo
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import RegistryClients
 
+# The local stores are imported when used: a registry-to-registry copy then never loads (nor, inside AnsiballZ,
+# compiles) them. Ansible still ships them, as it finds imports anywhere in a file.
+
 
 def open_source(location: Reference | StoreLocation, clients: RegistryClients) -> ImageSource:
     if isinstance(location, Reference):
         return RegistrySource(clients.for_reference(location), location)
+    from ansible_collections.ocireg.registry.plugins.module_utils._image import docker_archive, layout
 
     if location.transport == OCI:
-        return open_layout_dir(location.path, location.ref, location.text)
+        return layout.open_layout_dir(location.path, location.ref, location.text)
     if location.transport == OCI_ARCHIVE:
-        return open_layout_archive(location.path, location.ref, location.text)
-    return DockerArchiveSource(location.path, location.archive_reference(), location.text)
+        return layout.open_layout_archive(location.path, location.ref, location.text)
+    return docker_archive.DockerArchiveSource(location.path, location.archive_reference(), location.text)
 
 
 def open_destination(location: Reference | StoreLocation, clients: RegistryClients) -> ImageDestination:
     if isinstance(location, Reference):
         return RegistryDestination(clients.for_reference(location), location)
+    from ansible_collections.ocireg.registry.plugins.module_utils._image import docker_archive, layout
 
-    if location.transport == OCI:
-        return LayoutDirDestination(location.path, location.ref, location.text)
-    if location.transport == OCI_ARCHIVE:
-        return LayoutArchiveDestination(location.path, location.ref, location.text)
-    reference = location.archive_reference()
+    reference = location.archive_reference() if location.transport not in (OCI, OCI_ARCHIVE) else None
     if isinstance(reference, int):
         raise InvalidInputError(
             "dest %r: @N only selects an image to read; write docker-archive:FILE:NAME:TAG" % location.text
         )
-    return DockerArchiveDestination(location.path, reference, location.text)
+    writer = {OCI: layout.LayoutDirDestination, OCI_ARCHIVE: layout.LayoutArchiveDestination}.get(location.transport)
+    if writer is not None:
+        return writer(location.path, location.ref, location.text)
+    return docker_archive.DockerArchiveDestination(location.path, reference, location.text)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import Descriptor
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
+    Descriptor,
+    ManifestInfo,
+    parse_manifest,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     DOCKER_CONFIG,
     DOCKER_MANIFEST,
@@ -185,20 +189,11 @@ def put_tags(client: RegistryClient, repository: str, raw: bytes, media_type: st
 
 @dataclasses.dataclass(frozen=True)
 class Placeholder:
-    """A tiny image of its own that a tag is moved onto before it is deleted by digest."""
+    """A tiny image of its own that a tag is moved onto before it is deleted by digest: its config's bytes and its
+    manifest (whose ``config`` descriptor names them)."""
 
     config: bytes
-    config_media_type: str
-    manifest: bytes
-    media_type: str
-
-    @property
-    def config_digest(self) -> str:
-        return compute_digest(self.config)
-
-    @property
-    def digest(self) -> str:
-        return compute_digest(self.manifest)
+    manifest: ManifestInfo
 
 
 def placeholder_for(current_media_type: str | None, nonce: str) -> Placeholder:
@@ -226,7 +221,7 @@ def placeholder_for(current_media_type: str | None, nonce: str) -> Placeholder:
             "layers": [],
         }
     )
-    return Placeholder(config=config, config_media_type=config_media_type, manifest=manifest, media_type=media_type)
+    return Placeholder(config=config, manifest=parse_manifest(manifest, media_type))
 
 
 def remove_tag(
@@ -250,10 +245,10 @@ def remove_tag(
     if try_delete_by_name and client.delete_tag(repository, tag):
         return "deleted"
     placeholder = placeholder_for(current.media_type, nonce or "untag %s %s" % (tag, secrets.token_hex(16)))
-    client.upload_blob(repository, placeholder.config_digest, placeholder.config)
-    client.put_manifest(repository, tag, placeholder.manifest, placeholder.media_type)
+    client.upload_blob(repository, placeholder.manifest.config.digest, placeholder.config)  # type: ignore[union-attr]
+    client.put_manifest(repository, tag, placeholder.manifest.raw, placeholder.manifest.media_type)
     try:
-        client.delete_manifest(repository, placeholder.digest)
+        client.delete_manifest(repository, placeholder.manifest.digest)
     except RegistryError as err:
         raise _restore_after_failed_untag(client, repository, tag, current, placeholder, err) from None
     return "untagged"
@@ -275,7 +270,7 @@ def _restore_after_failed_untag(
         return type(cause)(
             "Cannot remove tag %s from %s: deleting its placeholder manifest %s failed (%s), and putting the tag"
             " back on %s failed too (%s). The tag now points at the placeholder; delete it by digest or retag it."
-            % (tag, where, placeholder.digest, cause, current.digest, restore_error),
+            % (tag, where, placeholder.manifest.digest, cause, current.digest, restore_error),
             registry=client.registry,
             repository=repository,
             status=cause.status,

@@ -46,6 +46,7 @@ PAGE_SIZE = 1000
 BLOB_CHUNK_BYTES = 1024 * 1024
 MONOLITHIC_UPLOAD_BYTES = 16 * 1024 * 1024
 ACCEPT_HEADER = ", ".join(MANIFEST_ACCEPT)
+OCTET_STREAM = {"Content-Type": "application/octet-stream"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +103,11 @@ class RegistryClient:
     def __init__(self, transport: Transport):
         self.transport = transport
         self.registry = transport.registry
+
+    def _ask(self, method: str, repository: str, path: str, scopes: list[str], action: str, **options: Any) -> Any:
+        """One request about ``repository``: ``path`` is under ``/v2/<repository>/``, or a URL the registry gave."""
+        url = path if path.startswith("/") or "://" in path else "/v2/%s/%s" % (repository, path)
+        return self.transport.request(method, url, scopes=scopes, action=action, repository=repository, **options)
 
     # -- registry -------------------------------------------------------------------------------
 
@@ -166,14 +172,10 @@ class RegistryClient:
 
     def head_manifest(self, repository: str, reference: str) -> Descriptor | None:
         """The manifest's descriptor, or None when the repository or reference is unknown."""
-        response = self.transport.request(
-            "HEAD",
-            "/v2/%s/manifests/%s" % (repository, reference),
-            scopes=pull_scope(repository),
-            action="check manifest %s:%s" % (repository, reference),
-            repository=repository,
-            ok=(200, 404),
-            headers={"Accept": ACCEPT_HEADER},
+        action = "check manifest %s:%s" % (repository, reference)
+        headers = {"Accept": ACCEPT_HEADER}
+        response = self._ask(
+            "HEAD", repository, "manifests/" + reference, pull_scope(repository), action, ok=(200, 404), headers=headers
         )
         response.close()
         if response.status_code == 404:
@@ -200,13 +202,14 @@ class RegistryClient:
         action = "get manifest %s%s%s" % (repository, "@" if _is_digest(reference) else ":", reference)
 
         def fetch() -> tuple[Any, bytes]:
-            response = self.transport.request(
+            headers = {"Accept": ", ".join(accept) if accept else ACCEPT_HEADER}
+            response = self._ask(
                 "GET",
-                "/v2/%s/manifests/%s" % (repository, reference),
-                scopes=pull_scope(repository),
-                action=action,
-                repository=repository,
-                headers={"Accept": ", ".join(accept) if accept else ACCEPT_HEADER},
+                repository,
+                "manifests/" + reference,
+                pull_scope(repository),
+                action,
+                headers=headers,
                 stream=True,
             )
             with response:
@@ -255,14 +258,16 @@ class RegistryClient:
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
         """Store manifest bytes unchanged under a tag or digest; returns their digest."""
         digest = compute_digest(raw)
-        response = self.transport.request(
+        action = "put manifest %s:%s" % (repository, reference)
+        headers = {"Content-Type": media_type}
+        response = self._ask(
             "PUT",
-            "/v2/%s/manifests/%s" % (repository, reference),
-            scopes=push_scope(repository),
-            action="put manifest %s:%s" % (repository, reference),
-            repository=repository,
+            repository,
+            "manifests/" + reference,
+            push_scope(repository),
+            action,
             ok=(200, 201, 202, 204),
-            headers={"Content-Type": media_type},
+            headers=headers,
             data=raw,
         )
         response.close()
@@ -272,13 +277,9 @@ class RegistryClient:
         """Delete a manifest by digest; this removes every tag pointing at it."""
         validate_digest(digest)
         try:
-            response = self.transport.request(
-                "DELETE",
-                "/v2/%s/manifests/%s" % (repository, digest),
-                scopes=delete_scope(repository),
-                action="delete manifest %s@%s" % (repository, digest),
-                repository=repository,
-                ok=(200, 202, 204),
+            action = "delete manifest %s@%s" % (repository, digest)
+            response = self._ask(
+                "DELETE", repository, "manifests/" + digest, delete_scope(repository), action, ok=(200, 202, 204)
             )
         except UnsupportedError as err:
             raise UnsupportedError(
@@ -292,14 +293,8 @@ class RegistryClient:
     def delete_tag(self, repository: str, tag: str) -> bool:
         """Try to delete only the tag. False when the registry cannot (distribution 2.x answers 400)."""
         try:
-            response = self.transport.request(
-                "DELETE",
-                "/v2/%s/manifests/%s" % (repository, tag),
-                scopes=delete_scope(repository),
-                action="delete tag %s:%s" % (repository, tag),
-                repository=repository,
-                ok=(202,),
-            )
+            action = "delete tag %s:%s" % (repository, tag)
+            response = self._ask("DELETE", repository, "manifests/" + tag, delete_scope(repository), action, ok=(202,))
         except RegistryError as err:
             # distribution 2.x answers 400 DIGEST_INVALID; others 405 or UNSUPPORTED.
             if err.status in (400, 405) or isinstance(err, UnsupportedError):
@@ -312,14 +307,8 @@ class RegistryClient:
 
     def head_blob(self, repository: str, digest: str) -> int | None:
         """The blob's size, or None when the repository does not have it."""
-        response = self.transport.request(
-            "HEAD",
-            "/v2/%s/blobs/%s" % (repository, digest),
-            scopes=pull_scope(repository),
-            action="check blob %s@%s" % (repository, digest),
-            repository=repository,
-            ok=(200, 404),
-        )
+        action = "check blob %s@%s" % (repository, digest)
+        response = self._ask("HEAD", repository, "blobs/" + digest, pull_scope(repository), action, ok=(200, 404))
         response.close()
         if response.status_code == 404:
             return None
@@ -328,14 +317,8 @@ class RegistryClient:
     def open_blob(self, repository: str, digest: str, size: int | None = None) -> BlobReader:
         """Start a streamed blob download; read it with :meth:`BlobReader.chunks`, which verifies it."""
         validate_digest(digest)
-        response = self.transport.request(
-            "GET",
-            "/v2/%s/blobs/%s" % (repository, digest),
-            scopes=pull_scope(repository),
-            action="get blob %s@%s" % (repository, digest),
-            repository=repository,
-            stream=True,
-        )
+        action = "get blob %s@%s" % (repository, digest)
+        response = self._ask("GET", repository, "blobs/" + digest, pull_scope(repository), action, stream=True)
         return BlobReader(response, digest, size, self.registry, repository)
 
     def read_blob(self, repository: str, digest: str, limit: int = MAX_MANIFEST_BYTES) -> bytes:
@@ -365,28 +348,17 @@ class RegistryClient:
         return self.transport.retry.run(fetch, retry_if=lambda err: isinstance(err, again))
 
     def start_upload(self, repository: str) -> str:
-        response = self.transport.request(
-            "POST",
-            "/v2/%s/blobs/uploads/" % repository,
-            scopes=push_scope(repository),
-            action="start a blob upload to %s" % repository,
-            repository=repository,
-            ok=(202,),
-        )
+        action = "start a blob upload to %s" % repository
+        response = self._ask("POST", repository, "blobs/uploads/", push_scope(repository), action, ok=(202,))
         response.close()
         return self._location(response, "start a blob upload", repository)
 
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> MountResult:
         """Cross-repository mount. ``mounted=False`` means the registry wants a plain upload instead."""
-        response = self.transport.request(
-            "POST",
-            "/v2/%s/blobs/uploads/" % repository,
-            scopes=pull_scope(from_repository) + push_scope(repository),
-            action="mount blob %s from %s into %s" % (digest, from_repository, repository),
-            repository=repository,
-            ok=(201, 202),
-            params={"mount": digest, "from": from_repository},
-        )
+        action = "mount blob %s from %s into %s" % (digest, from_repository, repository)
+        scopes = pull_scope(from_repository) + push_scope(repository)
+        params = {"mount": digest, "from": from_repository}
+        response = self._ask("POST", repository, "blobs/uploads/", scopes, action, ok=(201, 202), params=params)
         response.close()
         if response.status_code == 201:
             return MountResult(True)
@@ -442,29 +414,18 @@ class RegistryClient:
             headers["Content-Range"] = "%d-%d" % (offset, offset + size - 1)
         if size is not None and isinstance(body, bytes):
             headers["Content-Length"] = str(size)
-        response = self.transport.request(
-            "PATCH",
-            location,
-            scopes=push_scope(repository),
-            action="upload blob data to %s" % repository,
-            repository=repository,
-            ok=(202, 204),
-            headers=headers,
-            data=body,
+        action = "upload blob data to %s" % repository
+        response = self._ask(
+            "PATCH", repository, location, push_scope(repository), action, ok=(202, 204), headers=headers, data=body
         )
         response.close()
         return self._location(response, "upload blob data", repository)
 
     def _finish_upload(self, repository: str, digest: str, location: str, body: bytes) -> None:
-        response = self.transport.request(
-            "PUT",
-            _add_query(location, digest=digest),
-            scopes=push_scope(repository),
-            action="complete the upload of blob %s to %s" % (digest, repository),
-            repository=repository,
-            ok=(201, 204),
-            headers={"Content-Type": "application/octet-stream"},
-            data=body,
+        action = "complete the upload of blob %s to %s" % (digest, repository)
+        url = _add_query(location, digest=digest)
+        response = self._ask(
+            "PUT", repository, url, push_scope(repository), action, ok=(201, 204), headers=OCTET_STREAM, data=body
         )
         response.close()
         stored = response.headers.get("Docker-Content-Digest")

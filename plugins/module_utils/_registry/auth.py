@@ -148,57 +148,59 @@ class Authenticator:
         return token
 
     def _request_token(self, challenge: Challenge, scopes: list[str]) -> tuple[str, int]:
+        """A token and its lifetime from the challenge's realm (Docker's token spec, or OAuth2 with a refresh token)."""
         realm = challenge.params.get("realm")
         if not realm:
             raise AuthenticationError(
                 "Registry %s sent a Bearer challenge without a realm; cannot get a token" % self.registry,
                 registry=self.registry,
             )
-        service = challenge.params.get("service")
-        creds = self.credentials
         self.token_requests += 1
         try:
-            if creds is not None and creds.identity_token:
-                form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token, "client_id": CLIENT_ID}
-                if service:
-                    form["service"] = service
-                if scopes:
-                    form["scope"] = " ".join(scopes)
-                response = self._fetch("POST", realm, data=form)
-            else:
-                params: list[tuple[str, str]] = []
-                if service:
-                    params.append(("service", service))
-                params.extend(("scope", scope) for scope in scopes)
-                headers = {}
-                if creds is not None and creds.username:
-                    params.append(("account", creds.username))
-                    headers["Authorization"] = self._basic_header()
-                response = self._fetch("GET", realm, params=params, headers=headers)
+            response = self._ask_token_service(realm, challenge.params.get("service"), scopes)
         except TransportError as err:
             raise TransportError(
                 "Cannot get a token for registry %s from %s: %s" % (self.registry, realm, err),
                 registry=self.registry,
             ) from None
         with response:
-            if response.status_code in (401, 403):
-                raise AuthenticationError(
-                    "Authentication failed for registry %s %s: the token service %s answered HTTP %d"
-                    % (self.registry, self.who(), realm, response.status_code),
-                    registry=self.registry,
-                    status=response.status_code,
-                )
-            if response.status_code != 200:
-                raise RegistryResponseError(
-                    "The token service %s for registry %s answered HTTP %d"
-                    % (realm, self.registry, response.status_code),
-                    registry=self.registry,
-                    status=response.status_code,
-                )
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
+            return self._read_token(response, realm)
+
+    def _ask_token_service(self, realm: str, service: str | None, scopes: list[str]) -> Any:
+        creds = self.credentials
+        if creds is not None and creds.identity_token:
+            form = {"grant_type": "refresh_token", "refresh_token": creds.identity_token, "client_id": CLIENT_ID}
+            if service:
+                form["service"] = service
+            if scopes:
+                form["scope"] = " ".join(scopes)
+            return self._fetch("POST", realm, data=form)
+        params: list[tuple[str, str]] = [("service", service)] if service else []
+        params.extend(("scope", scope) for scope in scopes)
+        headers = {}
+        if creds is not None and creds.username:
+            params.append(("account", creds.username))
+            headers["Authorization"] = self._basic_header()
+        return self._fetch("GET", realm, params=params, headers=headers)
+
+    def _read_token(self, response: Any, realm: str) -> tuple[str, int]:
+        if response.status_code in (401, 403):
+            raise AuthenticationError(
+                "Authentication failed for registry %s %s: the token service %s answered HTTP %d"
+                % (self.registry, self.who(), realm, response.status_code),
+                registry=self.registry,
+                status=response.status_code,
+            )
+        if response.status_code != 200:
+            raise RegistryResponseError(
+                "The token service %s for registry %s answered HTTP %d" % (realm, self.registry, response.status_code),
+                registry=self.registry,
+                status=response.status_code,
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
         token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise RegistryResponseError(

@@ -185,18 +185,18 @@ def test_placeholder_is_in_the_family_of_the_current_manifest(
     current: str, media_type: str, config_media_type: str
 ) -> None:
     placeholder = placeholder_for(current, "nonce")
-    info = parse_manifest(placeholder.manifest, placeholder.media_type)
-    assert info.media_type == placeholder.media_type == media_type
+    info = parse_manifest(placeholder.manifest.raw, placeholder.manifest.media_type)
+    assert info.media_type == placeholder.manifest.media_type == media_type
     assert info.config is not None
-    assert info.config.media_type == config_media_type == placeholder.config_media_type
-    assert info.config.digest == compute_digest(placeholder.config) == placeholder.config_digest
+    assert info.config.media_type == config_media_type
+    assert info.config.digest == compute_digest(placeholder.config)
     assert info.config.size == len(placeholder.config)
     assert info.layers == ()
-    assert placeholder.digest == compute_digest(placeholder.manifest)
+    assert placeholder.manifest.digest == compute_digest(placeholder.manifest.raw)
     assert json.loads(placeholder.config)["config"]["Labels"] == {PLACEHOLDER_LABEL: "nonce"}
 
 
 def test_each_placeholder_is_unique() -> None:
     first, second = placeholder_for(OCI_MANIFEST, "one"), placeholder_for(OCI_MANIFEST, "two")
-    assert first.digest != second.digest and first.config_digest != second.config_digest
+    assert first.manifest.digest != second.manifest.digest and first.manifest.config != second.manifest.config
     assert placeholder_for(OCI_MANIFEST, "one") == first  # deterministic for a given nonce
