@@ -19,20 +19,31 @@ description:
   - "V(stale): an image built longer ago than O(stale_after) (warning)."
   - "V(missing_latest): a repository with tags but none named O(latest_tag), when O(require_latest) is set (info)."
   - "V(missing_labels): an image without some of the O(required_labels) (warning)."
-  - "V(empty_repository): a repository the catalog lists but that has no tags (info)."
+  - "V(empty_repository): a repository that exists but has no tags (info)."
+  - "V(missing_repository): a repository of the input that the registry does not have (C(exists=false)), for example
+    a misspelt name in a list of repositories read one by one (error). It is not in RV(_value.repositories)."
   - "V(unreadable_tag): a tag whose image could not be described, for example a schema 1 manifest (error)."
   - "V(rule): a violation of one of the O(rules) (the rule's severity)."
   - Image-level findings (V(stale), V(missing_labels), rule checks on images) name the image once per repository, with
     every tag that points at it.
   - Ages are measured from the image config's C(created) time. Images without one have no age and are never stale.
   - Bad settings (a duration, size or regular expression that does not parse, an unknown rule key) fail the task with
-    a message that names the value.
+    a message that names the value, before any repository is looked at. To check them before the registry is even
+    read, give the same settings to the filter P(ocireg.registry.audit_settings#filter) first, as the role
+    P(ocireg.registry.audit#role) does.
+  - Sizes for people (C(size_human), and sizes in messages) count in 1024s, V(KiB), V(MiB), V(GiB), V(TiB), with one
+    decimal; sizes under 1 KiB are whole bytes (V(878 bytes)).
 positional: _input
 options:
   _input:
     description:
       - The RV(ocireg.registry.registry_info#module:repositories) list of M(ocireg.registry.registry_info) run with
         O(ocireg.registry.registry_info#module:details=true), each V({name, tags}) with image details in C(tags).
+      - For registries without a catalog, the same list built from M(ocireg.registry.registry_info) tasks with
+        O(ocireg.registry.registry_info#module:repository) and O(ocireg.registry.registry_info#module:details=true),
+        one per repository, each V({name, tags, exists}) with the task's RV(ocireg.registry.registry_info#module:tags)
+        and RV(ocireg.registry.registry_info#module:exists). An entry with C(exists=false) is a
+        V(missing_repository) finding.
     type: list
     elements: dict
     required: true
@@ -167,6 +178,9 @@ _value:
         size:
           description: Bytes of the distinct blobs and manifests of all repositories, each counted once.
           type: int
+        size_human:
+          description: RV(_value.summary.size) for people, V(878 bytes), V(129.5 KiB) or V(1.2 GiB).
+          type: str
         findings:
           description: Number of findings per severity, V({error, warning, info}).
           type: dict
@@ -184,6 +198,9 @@ _value:
         size:
           description: Bytes of the repository's distinct layers and manifests (shared layers counted once).
           type: int
+        size_human:
+          description: Its C(size) for people, V(878 bytes), V(129.5 KiB) or V(1.2 GiB).
+          type: str
         images:
           description: Number of distinct image digests.
           type: int
@@ -198,9 +215,10 @@ _value:
           type: str
         tags:
           description:
-            - Its tags, sorted by name, each V({tag, digest, media_type, size, created, age_days, platforms, labels,
-              stale, error}). C(age_days) is a number with two decimals, null without C(created). C(platforms) lists
-              V(os/arch[/variant]) of a multi-platform image and is empty for a single image.
+            - Its tags, sorted by name, each V({tag, digest, media_type, size, size_human, created, age_days,
+              platforms, labels, stale, error}). C(size_human) is C(size) for people. C(age_days) is a number with two
+              decimals, null without C(created). C(platforms) lists V(os/arch[/variant]) of a multi-platform image and
+              is empty for a single image.
           type: list
           elements: dict
     findings:
@@ -222,6 +240,15 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci import timing
 
 SEVERITIES = ("error", "warning", "info")
 DEFAULT_REQUIRED_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.revision")
+# The settings of a report (the filter's options besides its input), with their defaults.
+DEFAULT_SETTINGS = {
+    "now": None,
+    "stale_after": "90d",
+    "required_labels": DEFAULT_REQUIRED_LABELS,
+    "require_latest": True,
+    "latest_tag": "latest",
+    "rules": None,
+}
 RULE_KEYS = {
     "name",
     "description",
@@ -234,6 +261,8 @@ RULE_KEYS = {
     "max_tags",
 }
 
+# Sizes for people: 1024s, as the names say.
+_HUMAN_UNITS = (("KiB", 1024), ("MiB", 1024**2), ("GiB", 1024**3), ("TiB", 1024**4))
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kKMGT]i?B|B)?\s*")
 _SIZE_UNITS = {
     None: 1,
@@ -286,6 +315,16 @@ def _format_time(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _format_duration(seconds):
+    """``2592000`` -> ``30d``, ``129600`` -> ``1d12h``: a limit in the form the settings take (weeks as days)."""
+    parts = []
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, length)
+        if count:
+            parts.append("%d%s" % (count, unit))
+    return "".join(parts) or "0s"
+
+
 def _human_duration(seconds):
     days = seconds / 86400.0
     if days >= 2:
@@ -296,12 +335,26 @@ def _human_duration(seconds):
     return "%d minutes" % (seconds // 60)
 
 
+def format_size(size):
+    """``878`` -> ``878 bytes``, ``132608`` -> ``129.5 KiB``: the one way the report writes a size for people.
+
+    1024s throughout, as the units KiB, MiB, GiB and TiB say, with one decimal; under 1 KiB, whole bytes.
+    """
+    size = int(size)
+    if size < 1024:
+        return "1 byte" if size == 1 else "%d bytes" % size
+    larger = [unit for unit in _HUMAN_UNITS if size >= unit[1]]
+    unit, factor = larger[-1]
+    # 1048535 bytes is 1024.0 KiB to one decimal: that is 1.0 MiB.
+    if round(size / float(factor), 1) >= 1024 and unit != _HUMAN_UNITS[-1][0]:
+        unit, factor = _HUMAN_UNITS[len(larger)]
+    return "%.1f %s" % (size / float(factor), unit)
+
+
 def _human_size(size):
-    """``132608`` -> ``132608 bytes (129.5 KiB)``: exact, and readable."""
-    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if size >= factor:
-            return "%d bytes (%.1f %s)" % (size, size / float(factor), unit)
-    return "%d bytes" % size
+    """``132608`` -> ``132608 bytes (129.5 KiB)``: exact, and readable; ``878`` -> ``878 bytes``."""
+    readable = format_size(size)
+    return readable if size < 1024 else "%d bytes (%s)" % (size, readable)
 
 
 def _compile(pattern, what):
@@ -373,12 +426,14 @@ def _platform_name(platform):
 
 def _describe_tag(details, now):
     created = parse_time(details.get("created"))
+    size = int(details.get("size") or 0)
     age = None if created is None else max(0.0, (now - created).total_seconds())
     return {
         "tag": details.get("tag"),
         "digest": details.get("digest"),
         "media_type": details.get("media_type"),
-        "size": int(details.get("size") or 0),
+        "size": size,
+        "size_human": format_size(size),
         "created": details.get("created"),
         "age_days": None if age is None else round(age / 86400.0, 2),
         "age_seconds": age,
@@ -438,7 +493,8 @@ def _check_image(image_tags, max_age, max_size, required_labels):
     first = image_tags[0]
     failed = []
     if max_age is not None and first["age_seconds"] is not None and first["age_seconds"] > max_age:
-        failed.append(("max_age", "built %s ago (%s)" % (_human_duration(first["age_seconds"]), first["created"])))
+        built = "built %s ago (%s)" % (_human_duration(first["age_seconds"]), first["created"])
+        failed.append(("max_age", "%s, more than %s" % (built, _format_duration(max_age))))
     if max_size is not None and first["size"] > max_size:
         failed.append(("max_size", "%s, more than %s" % (_human_size(first["size"]), _human_size(max_size))))
     missing = [label for label in required_labels if label not in first["labels"]]
@@ -447,10 +503,15 @@ def _check_image(image_tags, max_age, max_size, required_labels):
     return failed
 
 
-def _repository_report(entry, moment, latest_tag):
-    """One repository of the report: its tags described, its size with shared blobs counted once, its dates."""
+def _check_entry(entry):
+    """An entry of the input, refused unless it is a dictionary with a name."""
     if not isinstance(entry, dict) or "name" not in entry:
         raise AnsibleFilterError("each repository must be a dictionary with a name, got %r" % (entry,))
+    return entry
+
+
+def _repository_report(entry, moment, latest_tag):
+    """One repository of the report: its tags described, its size with shared blobs counted once, its dates."""
     raw_tags = entry.get("tags") or []
     if any(not isinstance(tag, dict) for tag in raw_tags):
         raise AnsibleFilterError(
@@ -459,10 +520,12 @@ def _repository_report(entry, moment, latest_tag):
     tags = sorted((_describe_tag(tag, moment) for tag in raw_tags), key=lambda tag: str(tag["tag"]))
     layers, overhead = _distinct_size(tags)
     created = sorted(tag["created"] for tag in tags if parse_time(tag["created"]) is not None)
+    size = sum(layers.values()) + sum(overhead.values())
     repository = {
         "name": entry["name"],
         "tags": tags,
-        "size": sum(layers.values()) + sum(overhead.values()),
+        "size": size,
+        "size_human": format_size(size),
         "images": len(overhead),
         "has_latest": any(tag["tag"] == latest_tag for tag in tags),
         "newest": max(created, key=parse_time) if created else None,
@@ -471,7 +534,15 @@ def _repository_report(entry, moment, latest_tag):
     return repository, layers, overhead
 
 
-def _built_in_findings(repository, stale_after, stale_seconds, required, require_latest, latest_tag):
+def _missing_repository_finding(name):
+    message = (
+        "%s does not exist in the registry: check the name (and that these credentials may see it); it is left out"
+        " of the report" % name
+    )
+    return _finding("missing_repository", "error", name, message)
+
+
+def _built_in_findings(repository, stale_seconds, required, require_latest, latest_tag):
     """The findings every report has: empty repositories, unreadable tags, no latest, stale images, missing labels."""
     name, tags = repository["name"], repository["tags"]
     findings = []
@@ -489,7 +560,7 @@ def _built_in_findings(repository, stale_after, stale_seconds, required, require
             if check == "max_age":
                 for tag in image_tags:
                     tag["stale"] = True
-                message = "%s is stale: %s, more than %s" % (label, detail, stale_after)
+                message = "%s is stale: %s" % (label, detail)
                 findings.append(_finding("stale", "warning", name, message, image_tags, digest))
             else:
                 message = "%s: %s" % (label, detail)
@@ -540,24 +611,76 @@ def _summary(repositories, findings, all_layers, all_overhead):
     for finding in findings:
         counts[finding["severity"]] += 1
         kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
+    size = sum(all_layers.values()) + sum(all_overhead.values())
     return {
         "repositories": len(repositories),
         "tags": sum(len(repository["tags"]) for repository in repositories),
         "images": len(all_overhead),
-        "size": sum(all_layers.values()) + sum(all_overhead.values()),
+        "size": size,
+        "size_human": format_size(size),
         "findings": counts,
         "kinds": kinds,
     }
 
 
+def _checked_settings(now, stale_after, required_labels, require_latest, latest_tag, rules):
+    """Every setting of a report checked and normalised: the one validation, before any repository is looked at."""
+    return {
+        "moment": _report_time(now),
+        "stale_after": stale_after or None,
+        "stale_seconds": None if stale_after in (None, "") else parse_duration(stale_after, "stale_after"),
+        "required_labels": _label_list(required_labels, "required_labels"),
+        "require_latest": bool(require_latest),
+        "latest_tag": latest_tag,
+        "rules": normalise_rules(rules),
+    }
+
+
+def _recorded_settings(settings):
+    """The settings as the report records them: patterns as text, durations in seconds, sizes in bytes."""
+    return {
+        "stale_after": settings["stale_after"],
+        "stale_after_seconds": settings["stale_seconds"],
+        "required_labels": settings["required_labels"],
+        "require_latest": settings["require_latest"],
+        "latest_tag": settings["latest_tag"],
+        "rules": [
+            dict(
+                rule,
+                repository=None if rule["repository"] is None else rule["repository"].pattern,
+                tag=None if rule["tag"] is None else rule["tag"].pattern,
+            )
+            for rule in settings["rules"]
+        ],
+    }
+
+
+def audit_settings(settings):
+    """Filter body: ``{'stale_after': ..., 'rules': [...]} | ocireg.registry.audit_settings`` -> recorded settings.
+
+    Checks the settings exactly as ``audit_report`` does (it is the same code), without any repository.
+    """
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError(
+            "audit_settings expects a dictionary of audit_report's options (%s), got %s"
+            % (", ".join(DEFAULT_SETTINGS), type(settings).__name__)
+        )
+    unknown = sorted(set(settings) - set(DEFAULT_SETTINGS))
+    if unknown:
+        raise AnsibleFilterError(
+            "audit_settings: unknown settings %s; allowed: %s" % (", ".join(unknown), ", ".join(DEFAULT_SETTINGS))
+        )
+    return _recorded_settings(_checked_settings(**dict(DEFAULT_SETTINGS, **settings)))
+
+
 def audit_report(
     repositories,
-    now=None,
-    stale_after="90d",
-    required_labels=DEFAULT_REQUIRED_LABELS,
-    require_latest=True,
-    latest_tag="latest",
-    rules=None,
+    now=DEFAULT_SETTINGS["now"],
+    stale_after=DEFAULT_SETTINGS["stale_after"],
+    required_labels=DEFAULT_SETTINGS["required_labels"],
+    require_latest=DEFAULT_SETTINGS["require_latest"],
+    latest_tag=DEFAULT_SETTINGS["latest_tag"],
+    rules=DEFAULT_SETTINGS["rules"],
 ):
     """Filter body: ``registry_info.repositories | ocireg.registry.audit_report(...)`` -> report dict."""
     if not isinstance(repositories, (list, tuple)):
@@ -565,21 +688,27 @@ def audit_report(
             "audit_report expects the 'repositories' list of registry_info (with details: true), got %s"
             % type(repositories).__name__
         )
-    moment = _report_time(now)
-    stale_seconds = None if stale_after in (None, "") else parse_duration(stale_after, "stale_after")
-    required = _label_list(required_labels, "required_labels")
-    checked_rules = normalise_rules(rules)
+    settings = _checked_settings(now, stale_after, required_labels, require_latest, latest_tag, rules)
 
     report_repositories, findings, all_layers, all_overhead = [], [], {}, {}
-    for entry in sorted(repositories, key=lambda item: str(item.get("name", ""))):
-        repository, layers, overhead = _repository_report(entry, moment, latest_tag)
+    for entry in sorted((_check_entry(entry) for entry in repositories), key=lambda item: str(item["name"])):
+        if entry.get("exists", True) is False:
+            findings.append(_missing_repository_finding(entry["name"]))
+            continue
+        repository, layers, overhead = _repository_report(entry, settings["moment"], settings["latest_tag"])
         all_layers.update(layers)
         all_overhead.update(overhead)
         report_repositories.append(repository)
         findings.extend(
-            _built_in_findings(repository, stale_after, stale_seconds, required, require_latest, latest_tag)
+            _built_in_findings(
+                repository,
+                settings["stale_seconds"],
+                settings["required_labels"],
+                settings["require_latest"],
+                settings["latest_tag"],
+            )
         )
-        for rule in checked_rules:
+        for rule in settings["rules"]:
             findings.extend(_rule_findings(repository, rule))
 
     for repository in report_repositories:
@@ -587,24 +716,9 @@ def audit_report(
             del tag["layers"], tag["age_seconds"]
     rank = {severity: position for position, severity in enumerate(SEVERITIES)}
     findings.sort(key=lambda item: (rank[item["severity"]], item["repository"], item["kind"], item["tags"]))
-    settings = {
-        "stale_after": stale_after or None,
-        "stale_after_seconds": stale_seconds,
-        "required_labels": required,
-        "require_latest": bool(require_latest),
-        "latest_tag": latest_tag,
-        "rules": [
-            dict(
-                rule,
-                repository=None if rule["repository"] is None else rule["repository"].pattern,
-                tag=None if rule["tag"] is None else rule["tag"].pattern,
-            )
-            for rule in checked_rules
-        ],
-    }
     return {
-        "generated_at": _format_time(moment),
-        "settings": settings,
+        "generated_at": _format_time(settings["moment"]),
+        "settings": _recorded_settings(settings),
         "summary": _summary(report_repositories, findings, all_layers, all_overhead),
         "repositories": report_repositories,
         "findings": findings,

@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.plugins.filter.mathstuff import human_readable
 from support.images import Image
 from support.registry import RegistryServer
 from support.skopeo import Skopeo
 
 ROLE = "ocireg.registry.audit"
+OPTIONS_CHECK_TASK = f"{ROLE} : Check the role's options before the first request"
+SETTINGS_CHECK_TASK = f"{ROLE} : Check the report settings before the first request"
 NOW = "2025-01-31T00:00:00Z"
 OCI = "org.opencontainers.image."
 CHROMIUM = "chromium"
@@ -50,6 +51,17 @@ def failures(run: Any) -> list[str]:
     return [entry["result"].get("msg", "") for entry in run.results if entry["status"] == "failed"]
 
 
+def failed_tasks(run: Any) -> list[tuple[str, str]]:
+    """(task, message) of every failed task; a loop's message is those of its failed items, joined by ' | '."""
+    found = []
+    for entry in run.results:
+        if entry["status"] == "failed":
+            result = entry["result"]
+            items = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
+            found.append((entry["task"], " | ".join(items) or result.get("msg", "")))
+    return found
+
+
 def pull_size(image: Image) -> int:
     """What registry_info reports as size: the manifest(s), the config and the layers (of linux/amd64)."""
     platform = image.platforms["linux/amd64"]
@@ -58,7 +70,9 @@ def pull_size(image: Image) -> int:
 
 
 def human(size: int) -> str:
-    return human_readable(size)
+    """How the pages and the findings write a size: 1024s (the test images stay under 1 MiB), small ones in bytes."""
+    assert size < 1024**2
+    return f"{size} bytes" if size < 1024 else f"{size / 1024:.1f} KiB"
 
 
 # -- a small DOM, from what Chromium serialises --------------------------------------------------------------------
@@ -190,7 +204,8 @@ def seeded(
         "old": image_factory(created="2024-06-01T00:00:00Z", labels={**full, OCI + "version": "1.0"}),
         "new": image_factory(created="2025-01-30T00:00:00Z", labels=full),
         "tool": image_factory(created="2025-01-20T00:00:00Z", platforms=PLATFORMS, layer_size=16 * 1024),
-        "legacy": image_factory(created="2023-01-01T00:00:00Z"),
+        # Small enough (under 1 KiB) that the pages write its size in whole bytes.
+        "legacy": image_factory(created="2023-01-01T00:00:00Z", layers=1, layer_size=16),
     }
     sk.copy(images["old"].oci, "team/app:1.0")
     sk.copy(images["new"].oci, "team/app:1.1")
@@ -230,6 +245,7 @@ def test_audit_report_json_markdown_and_html_in_chromium(
         "tags": 5,
         "images": 4,
         "size": sum(sizes.values()),
+        "size_human": human(sum(sizes.values())),
         "findings": {"error": 1, "warning": 6, "info": 2},
         "kinds": {"rule": 3, "missing_labels": 2, "stale": 2, "missing_latest": 2},
     }
@@ -261,13 +277,29 @@ def test_audit_report_json_markdown_and_html_in_chromium(
     ]
     messages = [f["message"] for f in report["findings"]]
     assert messages[2] == "legacy/thing:0.1 is stale: built 761 days ago (2023-01-01T00:00:00Z), more than 90d"
-    assert messages[0].startswith(f"team/tool:2.0 breaks rule 'tools are small': {sizes['tool']} bytes")
+    assert messages[0] == (
+        f"team/tool:2.0 breaks rule 'tools are small': {sizes['tool']} bytes ({human(sizes['tool'])}), "
+        "more than 10000 bytes (9.8 KiB)"
+    )
+    # Sizes for people: one unit system, the findings' (KiB in 1024s), and small sizes in whole bytes.
+    assert sizes["legacy"] < 1024 < sizes["tool"]
+    assert {name: repo["size_human"] for name, repo in repos.items()} == {
+        name: human(repo["size"]) for name, repo in repos.items()
+    }
+    assert {key: tag["size_human"] for key, tag in tags.items()} == {
+        key: human(tag["size"]) for key, tag in tags.items()
+    }
+    summed_up = run.task(f"{ROLE} : Sum up the findings")["msg"]
+    assert summed_up.startswith(f"3 repositories, 5 tags, {human(sum(sizes.values()))}; findings: 1 error(s)")
 
     # -- Markdown --
     markdown = (out / "registry-audit.md").read_text()
     assert "# Audit of the <test> registry" in markdown
     for message in messages:
         assert message.replace("|", "\\|") in markdown
+    assert f"| 3 | 5 | 4 | {human(sum(sizes.values()))} | 1 | 6 | 2 |" in markdown
+    for name, repo in repos.items():
+        assert f"| `{name}` | {len(repo['tags'])} | {repo['images']} | {human(repo['size'])} |" in markdown
 
     # -- HTML, as Chromium renders it --
     page = out / "registry-audit.html"
@@ -329,6 +361,12 @@ def test_audit_report_json_markdown_and_html_in_chromium(
     assert tag_rows[0][6] == "none"
     assert [node.text() for node in dom.by_id("tags").iter("h3")] == ["legacy/thing", "team/app", "team/tool"]
 
+    sizes_shown = [text.text() for text in chart.iter("text")][1::2] + [row[3] for row in repo_rows]
+    sizes_shown += [row[2] for row in tag_rows] + [dom.by_id("summary-size").text()]
+    for shown in sizes_shown + re.findall(r"\| ([^|]*(?:bytes|iB)) \|", markdown):
+        assert re.fullmatch(r"[0-9]+ bytes|[0-9]+\.[0-9] KiB", shown), shown
+    assert not re.search(r"[0-9] (KB|MB|GB|Bytes)\b", source + markdown)
+
     screenshot = tmp_path / "audit.png"
     chromium(tmp_path, "--window-size=1280,2000", "--hide-scrollbars", f"--screenshot={screenshot}", page.as_uri())
     width, height, distinct = png_facts(screenshot)
@@ -364,12 +402,6 @@ def test_check_mode_fail_on_and_bad_input(
             {**base, "audit_rules": [{"max_size": 1}]},
             r"missing required arguments: name found in audit_rules",
         ),
-        (
-            "bad regex",
-            {**base, "audit_rules": [{"name": "r", "repository": "team/("}]},
-            r"rule 'r': repository 'team/\(' is not a valid regular expression",
-        ),
-        ("bad duration", {**base, "audit_stale_after": "3 months"}, r"stale_after '3 months' is not a duration"),
     ]
     run = playbook([rescued(audit(name, **role_vars)) for name, role_vars, _pattern in cases])
     assert run.rc == 0, run.output
@@ -380,3 +412,142 @@ def test_check_mode_fail_on_and_bad_input(
     # audit_fail_on fails after the report is written.
     assert json.loads((failing_dir / "registry-audit.json").read_text())["summary"]["findings"]["error"] == 1
     assert (failing_dir / "registry-audit.html").exists()
+
+
+def test_bad_settings_fail_before_the_first_request(
+    seeded: tuple[RegistryServer, dict[str, Image]], playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    server, _images = seeded
+    base = {"audit_registry": server.host, "audit_now": NOW, "audit_output_dir": str(tmp_path / "never")}
+    good_rule = {"name": "ok", "max_size": "1GiB"}
+    cases = [
+        (
+            "bad regex",
+            {"audit_rules": [good_rule, {"name": "r", "repository": "team/("}]},
+            SETTINGS_CHECK_TASK,
+            r"rule 'r': repository 'team/\(' is not a valid regular expression",
+        ),
+        (
+            "bad max_age",
+            {"audit_rules": [{"name": "fresh", "max_age": "2 weeks"}]},
+            SETTINGS_CHECK_TASK,
+            r"rule 'fresh': max_age '2 weeks' is not a duration",
+        ),
+        (
+            "bad max_size",
+            {"audit_rules": [{"name": "small", "max_size": "10 megs"}]},
+            SETTINGS_CHECK_TASK,
+            r"rule 'small': max_size '10 megs' is not a size",
+        ),
+        ("bad duration", {"audit_stale_after": "3 months"}, SETTINGS_CHECK_TASK, r"stale_after '3 months' is not a"),
+        ("bad time", {"audit_now": "yesterday"}, SETTINGS_CHECK_TASK, r"now 'yesterday' is not a time"),
+        (
+            "catalog patterns with a list",
+            {"audit_repositories": ["team/*"], "audit_repository_names": ["team/app"]},
+            OPTIONS_CHECK_TASK,
+            r"^audit_repositories filters the catalog, which is not read when audit_repository_names lists the "
+            r"repositories to audit: list only those in audit_repository_names \(audit_repositories: team/\*\)$",
+        ),
+        (
+            "a listed name with a tag",
+            {"audit_repository_names": ["team/app", "team/tool:2.0", "legacy/thing@sha256:" + "0" * 64]},
+            OPTIONS_CHECK_TASK,
+            r"^audit_repository_names lists repositories, without a tag or digest; these have one: "
+            rf"{re.escape(server.host)}/team/tool:2.0, {re.escape(server.host)}/legacy/thing@sha256:0+$",
+        ),
+        (
+            "a listed name that is no name",
+            {"audit_repository_names": ["team/App"]},
+            OPTIONS_CHECK_TASK,
+            r"team/App",
+        ),
+    ]
+    mark = server.mark()
+    run = playbook([rescued(audit(name, **{**base, **role_vars})) for name, role_vars, _task, _pattern in cases])
+    assert run.rc == 0, run.output
+    found = failed_tasks(run)
+    assert [task for task, _message in found] == [task for _name, _vars, task, _pattern in cases], found
+    for (name, _vars, _task, pattern), (_failed, message) in zip(cases, found):
+        assert re.search(pattern, message), (name, message)
+    # Nothing was read: the settings were checked before the first request.
+    assert server.requests_since(mark) == []
+    assert not (tmp_path / "never").exists()
+
+
+def test_an_explicit_list_of_repositories_is_read_without_the_catalog(
+    seeded: tuple[RegistryServer, dict[str, Image]], playbook: Callable[..., Any], tmp_path: Path
+) -> None:
+    server, _images = seeded
+    base = {"audit_registry": server.url, "audit_now": NOW, "audit_rules": RULES, "audit_formats": ["json", "markdown"]}
+    from_catalog = playbook(
+        [audit("audit", audit_output_dir=str(tmp_path / "catalog"), audit_repositories=["team/*"], **base)]
+    )
+    assert from_catalog.rc == 0, from_catalog.output
+
+    mark = server.mark()
+    listed = playbook(
+        [
+            audit(
+                "audit",
+                audit_output_dir=str(tmp_path / "listed"),
+                audit_repository_names=["team/tool", "team/app", "team/gone", "team/app"],
+                **base,
+            )
+        ],
+        check=True,
+    )
+    assert listed.rc == 0, listed.output
+    requests = server.requests_since(mark)
+    assert not [entry for entry in requests if entry["path"].startswith("/v2/_catalog")]
+    assert sorted({entry["path"] for entry in requests if entry["path"].endswith("/tags/list")}) == [
+        "/v2/team/app/tags/list",
+        "/v2/team/gone/tags/list",
+        "/v2/team/tool/tags/list",
+    ]
+
+    expected = json.loads((tmp_path / "catalog" / "registry-audit.json").read_text())
+    report = listed.task(f"{ROLE} : Build the report")["ansible_facts"]["audit_report"]
+    # The same report as the catalog gives for the same repositories, and one finding more: the missing repository.
+    missing = [finding for finding in report["findings"] if finding["kind"] == "missing_repository"]
+    assert [(f["severity"], f["repository"], f["tags"]) for f in missing] == [("error", "team/gone", [])]
+    assert missing[0]["message"].startswith("team/gone does not exist in the registry")
+    assert [finding for finding in report["findings"] if finding not in missing] == expected["findings"]
+    assert report["repositories"] == expected["repositories"]
+    assert [repo["name"] for repo in report["repositories"]] == ["team/app", "team/tool"]
+    assert report["summary"]["findings"] == dict(
+        expected["summary"]["findings"], error=expected["summary"]["findings"]["error"] + 1
+    )
+    assert {k: v for k, v in report["summary"].items() if k not in ("findings", "kinds")} == {
+        k: v for k, v in expected["summary"].items() if k not in ("findings", "kinds")
+    }
+    assert (report["registry"], report["settings"], report["generated_at"]) == (
+        expected["registry"],
+        expected["settings"],
+        expected["generated_at"],
+    )
+
+    # For real, with the pages: the missing repository is reported, not fatal (unless audit_fail_on says so).
+    real = playbook(
+        [
+            audit(
+                "audit",
+                audit_output_dir=str(tmp_path / "listed"),
+                audit_repository_names=["team/app", "team/gone"],
+                **base,
+            ),
+            rescued(
+                audit(
+                    "gate",
+                    audit_output_dir=str(tmp_path / "gated"),
+                    audit_repository_names=["team/app", "team/gone"],
+                    audit_fail_on="error",
+                    **base,
+                )
+            ),
+        ]
+    )
+    assert real.rc == 0, real.output
+    written = json.loads((tmp_path / "listed" / "registry-audit.json").read_text())
+    assert [repo["name"] for repo in written["repositories"]] == ["team/app"]
+    assert missing[0]["message"].replace("|", "\\|") in (tmp_path / "listed" / "registry-audit.md").read_text()
+    assert failures(real) == ["1 finding(s) of severity error or worse: " + missing[0]["message"]]

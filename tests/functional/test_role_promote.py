@@ -20,6 +20,7 @@ RESULT_TASK = f"{ROLE} : Record the result in promote_result"
 WRITE_TASK = f"{ROLE} : Point the release tags of the stage at the pinned digest, never moving one"
 PREFLIGHT_TASK = f"{ROLE} : Check that the release tags of later stages are free or already on the pinned digest"
 VERIFY_TASK = f"{ROLE} : Check that every promoted tag points at the pinned digest"
+STAGE_CHECK_TASK = f"{ROLE} : Check the stages"
 
 
 def promote(name: str, **role_vars: Any) -> dict[str, Any]:
@@ -70,6 +71,15 @@ def failures(run: Any) -> list[tuple[str, str]]:
         messages = [item.get("msg", "") for item in result.get("results", []) if item.get("failed")]
         found.append((entry["task"], " | ".join(messages) or result.get("msg", "")))
     return found
+
+
+def failed_items(run: Any) -> list[tuple[str, list[str]]]:
+    """(task name, [message of each failed loop item]) of every failed task, in order."""
+    return [
+        (entry["task"], [item.get("msg", "") for item in entry["result"].get("results", []) if item.get("failed")])
+        for entry in run.results
+        if entry["status"] == "failed"
+    ]
 
 
 def test_promotes_through_the_stages_pinned_by_digest(
@@ -286,24 +296,6 @@ def test_bad_role_input_fails_before_touching_the_registry(
             {"promote_source": source, "promote_stages": [good_stage], "promote_verify": "perhaps"},
             r"promote_verify.*bool",
         ),
-        (
-            "stage without tags",
-            {"promote_source": source, "promote_stages": [stage(server, "prod", prod)]},
-            r"each with at least one tag in tags or release_tags \(without any: prod\)",
-        ),
-        (
-            "unknown promote_to",
-            {"promote_source": source, "promote_stages": [good_stage], "promote_to": "qa"},
-            r"promote_to must name a stage \(promote_to: qa\)",
-        ),
-        (
-            "a tag both moving and release",
-            {
-                "promote_source": source,
-                "promote_stages": [stage(server, "prod", prod, tags=["1.0"], release_tags=["1.0"])],
-            },
-            r"a tag of a stage may not be both in its tags and its release_tags \(both: 1.0\)",
-        ),
     ]
     mark = server.mark()
     run = playbook([rescued(promote(name, **role_vars)) for name, role_vars, _pattern in cases])
@@ -314,3 +306,69 @@ def test_bad_role_input_fails_before_touching_the_registry(
         assert re.search(pattern, message), (name, message)
     assert server.requests_since(mark) == []
     assert tag_state(skopeo(server), prod) == {}
+
+
+def test_stage_checks_report_only_the_rules_that_fail_each_on_its_own(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    playbook: Callable[..., Any],
+    unique_repo_factory: Callable[[], str],
+) -> None:
+    server = registry_open
+    dev, prod, qa = unique_repo_factory(), unique_repo_factory(), unique_repo_factory()
+    skopeo(server).copy(image_factory().oci, f"{dev}:1.0")
+    source = f"{server.host}/{dev}:1.0"
+    stageless = stage(server, "prod", prod)
+    cases = [
+        ("no stage", {"promote_stages": []}, ["promote_stages is empty: it needs at least one stage"]),
+        (
+            "a stage without tags",
+            {"promote_stages": [stage(server, "qa", qa, tags=["latest"]), stageless]},
+            ["every stage needs at least one tag in tags or release_tags; without any: prod"],
+        ),
+        (
+            "names used twice",
+            {
+                "promote_stages": [
+                    stage(server, "prod", qa, tags=["latest"]),
+                    stage(server, "prod", prod, tags=["latest"]),
+                    {"repository": f"{server.host}/{prod}", "tags": ["stable"]},
+                    {"repository": f"{server.host}/{prod}", "tags": ["latest"]},
+                ]
+            },
+            [
+                "stage names must be unique (a stage's name defaults to its repository); more than once: "
+                f"prod, {server.host}/{prod}"
+            ],
+        ),
+        (
+            "tags both moving and release",
+            {
+                "promote_stages": [
+                    stage(server, "qa", qa, tags=["latest"], release_tags=["1.0"]),
+                    stage(server, "prod", prod, tags=["1.0", "latest", "2.0"], release_tags=["2.0", "1.0"]),
+                ]
+            },
+            ["a tag of a stage may not be both in its tags and its release_tags; in both: prod (1.0, 2.0)"],
+        ),
+        (
+            "unknown promote_to",
+            {"promote_stages": [stage(server, "qa", qa, tags=["latest"])], "promote_to": "prd"},
+            ["promote_to must name a stage (promote_to: prd); the stages are: qa"],
+        ),
+        (
+            "two rules broken at once",
+            {"promote_stages": [stage(server, "qa", qa, tags=["latest"]), stageless], "promote_to": "staging"},
+            [
+                "every stage needs at least one tag in tags or release_tags; without any: prod",
+                "promote_to must name a stage (promote_to: staging); the stages are: qa, prod",
+            ],
+        ),
+    ]
+    mark = server.mark()
+    run = playbook([rescued(promote(name, promote_source=source, **role_vars)) for name, role_vars, _messages in cases])
+    assert run.rc == 0, run.output
+    assert failed_items(run) == [(STAGE_CHECK_TASK, messages) for _name, _vars, messages in cases]
+    assert server.requests_since(mark) == []
+    assert tag_state(skopeo(server), prod) == {} and tag_state(skopeo(server), qa) == {}

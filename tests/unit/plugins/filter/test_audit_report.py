@@ -11,6 +11,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ocireg.registry.plugins.filter import audit_report as plugin
+from ansible_collections.ocireg.registry.plugins.filter import audit_settings as settings_plugin
 
 NOW = "2025-01-31T00:00:00Z"
 OCI = "org.opencontainers.image."
@@ -100,6 +101,12 @@ def test_filter_module_registers_audit_report():
     assert filters["audit_report"] is plugin.audit_report
 
 
+def test_filter_module_registers_audit_settings_with_the_reports_own_checks():
+    filters = settings_plugin.FilterModule().filters()
+    assert list(filters) == ["audit_settings"]
+    assert filters["audit_settings"] is plugin.audit_settings
+
+
 # -- parsing ------------------------------------------------------------------------------------------------------
 
 
@@ -123,6 +130,26 @@ def test_bad_durations_name_the_value(bad):
 )
 def test_sizes(value, size):
     assert plugin.parse_size(value) == size
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (1, "1 byte"),
+        (878, "878 bytes"),
+        (1023, "1023 bytes"),
+        (1024, "1.0 KiB"),
+        (132608, "129.5 KiB"),
+        (1048535, "1.0 MiB"),
+        (1048576, "1.0 MiB"),
+        (1610612736, "1.5 GiB"),
+        (5 * 1024**4, "5.0 TiB"),
+        (2048 * 1024**4, "2048.0 TiB"),
+    ],
+)
+def test_sizes_for_people_count_in_1024s_and_small_ones_in_whole_bytes(size, text):
+    assert plugin.format_size(size) == text
 
 
 @pytest.mark.parametrize("bad", ["1XB", -1, True, "abc", "", "5 MiBs"])
@@ -173,8 +200,10 @@ def test_repositories_tags_sizes_and_ages():
     assert by_tag["1.0"]["size"] == 5500
     assert by_tag["1.0"]["stale"] is True and by_tag["latest"]["stale"] is False
     assert set(by_tag["1.0"]) == {
-        "tag", "digest", "media_type", "size", "created", "age_days", "platforms", "labels", "stale", "error"
+        "tag", "digest", "media_type", "size", "size_human", "created", "age_days", "platforms", "labels", "stale",
+        "error",
     }  # fmt: skip
+    assert (by_tag["1.0"]["size_human"], app["size_human"]) == ("5.4 KiB", "7.8 KiB")
     tool = result["repositories"][3]
     assert tool["tags"][0]["platforms"] == ["linux/amd64", "linux/arm64/v8"]
     assert tool["has_latest"] is False
@@ -183,6 +212,24 @@ def test_repositories_tags_sizes_and_ages():
     assert summary["tags"] == 5
     assert summary["images"] == 3
     assert summary["size"] == 1000 + 2000 + 4000 + 10000 + 3 * 500
+    assert summary["size_human"] == "18.1 KiB"
+
+
+def test_small_sizes_are_whole_bytes_in_the_report_and_in_its_messages():
+    repos = [{"name": "r", "tags": [details("latest", "a", layers=(("1", 300), ("2", 78)), overhead=500)]}]
+    result = report(repos, rules=[{"name": "tiny", "max_size": 512}])
+    tag = result["repositories"][0]["tags"][0]
+    assert (tag["size"], tag["size_human"]) == (878, "878 bytes")
+    assert result["repositories"][0]["size_human"] == result["summary"]["size_human"] == "878 bytes"
+    (finding,) = [f for f in result["findings"] if f["kind"] == "rule"]
+    assert finding["message"] == "r:latest breaks rule 'tiny': 878 bytes, more than 512 bytes"
+
+
+def test_a_size_reads_the_same_in_the_report_and_in_the_findings():
+    result = report(rules=[{"name": "small", "max_size": "6kB"}], stale_after=None, required_labels=[])
+    (finding,) = [f for f in result["findings"] if f["kind"] == "rule"]
+    tool = result["repositories"][3]["tags"][0]
+    assert "%d bytes (%s)" % (tool["size"], tool["size_human"]) in finding["message"]
 
 
 def test_default_findings():
@@ -289,10 +336,23 @@ def test_rule_checks():
     assert found[0]["message"] == (
         "team/tool:2.0 breaks rule 'small': 10500 bytes (10.3 KiB), more than 6000 bytes (5.9 KiB)"
     )
+    assert found[1]["message"] == (
+        "team/app:1.0 breaks rule 'fresh': built 244 days ago (2024-06-01T00:00:00Z), more than 30d"
+    )
     assert (
         found[2]["message"] == "team/app:1.0 breaks rule 'versioned': missing labels org.opencontainers.image.version"
     )
     assert found[4]["message"] == "team/app has 3 tags, more than 2 (rule 'few tags')"
+
+
+@pytest.mark.parametrize(
+    ("max_age", "limit"), [("30d", "30d"), ("1d12h", "1d12h"), ("2w", "14d"), ("36h", "1d12h"), ("90m", "1h30m")]
+)
+def test_a_max_age_finding_names_the_limit_as_the_stale_finding_does(max_age, limit):
+    (found,) = rule_findings([{"name": "fresh", "repository": "team/app", "tag": "1[.]0", "max_age": max_age}])
+    assert found["message"].endswith("built 244 days ago (2024-06-01T00:00:00Z), more than %s" % limit)
+    stale = [f for f in report(stale_after=max_age)["findings"] if f["kind"] == "stale" and f["tags"] == ["1.0"]]
+    assert stale[0]["message"].endswith("built 244 days ago (2024-06-01T00:00:00Z), more than %s" % limit)
 
 
 def test_rule_patterns_match_whole_names():
@@ -343,6 +403,9 @@ def test_rules_are_reported_in_settings():
 def test_bad_rules_fail_naming_the_problem(rules, message):
     with pytest.raises(AnsibleFilterError, match=message):
         report(rules=rules)
+    # audit_settings, which the role runs before the first request, fails the same way.
+    with pytest.raises(AnsibleFilterError, match=message):
+        plugin.audit_settings({"rules": rules})
 
 
 @pytest.mark.parametrize(
@@ -363,3 +426,84 @@ def test_bad_rules_fail_naming_the_problem(rules, message):
 def test_bad_input_fails_naming_it(repositories, options, message):
     with pytest.raises(AnsibleFilterError, match=message):
         report(repositories, **options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"now": "tomorrow"},
+        {"stale_after": "3 months"},
+        {"required_labels": "a"},
+        {"rules": [{"name": "r", "max_size": "big"}]},
+        {"rules": [{"name": "r", "tag": "v[0-"}]},
+        {"rules": [{"name": "r", "max_age": "1y"}]},
+    ],
+)
+def test_settings_are_checked_before_any_repository_is_looked_at(options):
+    # Input the report cannot read: a setting that fails is found first, so no repository is ever looked at.
+    unreadable = [{"name": "r", "tags": ["latest"]}]
+    with pytest.raises(AnsibleFilterError) as from_report:
+        report(unreadable, **options)
+    with pytest.raises(AnsibleFilterError) as from_settings:
+        plugin.audit_settings(dict(options))
+    assert "not image details" not in str(from_report.value)
+    assert str(from_settings.value) == str(from_report.value)
+
+
+def test_audit_settings_returns_the_settings_the_report_records():
+    options = {
+        "now": NOW,
+        "stale_after": "2w",
+        "required_labels": [OCI + "version"],
+        "require_latest": False,
+        "latest_tag": "stable",
+        "rules": [{"name": "r", "repository": "a/.*", "max_age": "1d12h", "max_size": "1KiB"}],
+    }
+    checked = plugin.audit_settings(options)
+    assert checked == report(**options)["settings"]
+    assert checked["stale_after_seconds"] == 14 * 86400
+    assert checked["rules"][0]["max_age"] == 36 * 3600
+    # Left out, a setting has the report's default.
+    assert plugin.audit_settings({}) == plugin.audit_report([])["settings"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"stale": "90d"}, r"audit_settings: unknown settings stale; allowed: now, stale_after, required_labels"),
+        ([{"name": "r"}], r"audit_settings expects a dictionary of audit_report's options \(now, stale_after"),
+    ],
+)
+def test_audit_settings_refuses_what_is_not_a_setting(settings, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        plugin.audit_settings(settings)
+
+
+# -- repositories read one by one ---------------------------------------------------------------------------------
+
+
+def test_a_repository_that_does_not_exist_is_a_finding_and_not_in_the_report():
+    read_one_by_one = [
+        {"name": "team/app", "tags": sample()[0]["tags"], "exists": True},
+        {"name": "team/gone", "tags": [], "exists": False},
+        {"name": "team/empty", "tags": [], "exists": True},
+    ]
+    result = report(read_one_by_one, stale_after=None, required_labels=[])
+    assert [r["name"] for r in result["repositories"]] == ["team/app", "team/empty"]
+    assert result["summary"]["repositories"] == 2
+    assert kinds(result) == [
+        ("error", "missing_repository", "team/gone", []),
+        ("info", "empty_repository", "team/empty", []),
+    ]
+    missing = result["findings"][0]
+    assert missing["message"].startswith("team/gone does not exist in the registry")
+    assert (missing["digest"], missing["rule"], missing["check"]) == (None, None, None)
+    assert result["summary"]["kinds"] == {"missing_repository": 1, "empty_repository": 1}
+    # But for that finding, the report is the one the catalog's listing of the same repositories gives.
+    catalog = [{"name": "team/app", "tags": sample()[0]["tags"]}, {"name": "team/empty", "tags": []}]
+    from_catalog = report(catalog, stale_after=None, required_labels=[])
+    assert result["repositories"] == from_catalog["repositories"]
+    assert result["findings"][1:] == from_catalog["findings"]
+    assert {key: value for key, value in result["summary"].items() if key not in ("findings", "kinds")} == {
+        key: value for key, value in from_catalog["summary"].items() if key not in ("findings", "kinds")
+    }
