@@ -94,7 +94,7 @@ collection-tree: collection-link  ## Lay out build/ for pytest and ansible-lint 
 .PHONY: pytest
 pytest: $(STAMP) collection-link  ## Unit and functional tests with pytest (PYTEST_WORKERS=2 workers).
 	@rm -f "$(PYTEST_JUNIT)"
-	PYTHONPATH="$(PYTEST_COLLECTIONS)" "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) --junitxml="$(PYTEST_JUNIT)" \
+	PYTHONPATH="$(PYTEST_COLLECTIONS)" "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) -rsx --junitxml="$(PYTEST_JUNIT)" \
 	  tests/unit tests/functional
 
 # ansible-test creates its virtual environments without pip and fetches a pip bootstrap script from a
@@ -182,7 +182,7 @@ format: $(STAMP)  ## Fix what ruff can and reformat with black.
 
 # Every step runs, and every target within it (--keep-going), so that one run reports every problem;
 # the environments come first since nothing works without them. The last line sums up pytest's results.
-TEST_STEPS := venv collection-tree pytest pytest-oldest sanity units lint
+TEST_STEPS := venv collection-tree pytest pytest-oldest sanity units lint galaxy-import
 # Every test that runs ansible-playbook, again with the oldest core: its ansible-playbook runs the playbooks
 # and its Python runs the modules (support/playbook.py reads OCIREG_TEST_ANSIBLE_PYTHON).
 PLAYBOOK_TESTS = $(shell grep -l 'playbook' tests/functional/test_*.py)
@@ -192,10 +192,10 @@ PYTEST_OLDEST_JUNIT := build/pytest-oldest-junit.xml
 pytest-oldest: $(STAMP) $(call core_stamp,$(OLDEST_CORE)) collection-link  ## The playbook tests again, on the oldest core.
 	@rm -f "$(PYTEST_OLDEST_JUNIT)"
 	PYTHONPATH="$(PYTEST_COLLECTIONS)" OCIREG_TEST_ANSIBLE_PYTHON="$(abspath $(call core_venv,$(OLDEST_CORE)))/bin/python" \
-	  "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) --junitxml="$(PYTEST_OLDEST_JUNIT)" $(PLAYBOOK_TESTS)
+	  "$(VENV)/bin/pytest" -n $(PYTEST_WORKERS) -rsx --junitxml="$(PYTEST_OLDEST_JUNIT)" $(PLAYBOOK_TESTS)
 
 .PHONY: test
-test:  ## Everything CI runs: venv, collection-tree, pytest (and pytest-oldest), sanity, units, lint.
+test:  ## Everything CI runs: venv, collection-tree, pytest (and pytest-oldest), sanity, units, lint, galaxy-import.
 	@mkdir -p build && : > "$(TIMINGS)" && rm -f "$(PYTEST_JUNIT)" "$(PYTEST_OLDEST_JUNIT)"; failed=(); \
 	for step in $(TEST_STEPS); do \
 	  started=$$(date +%s); \
@@ -212,12 +212,24 @@ test:  ## Everything CI runs: venv, collection-tree, pytest (and pytest-oldest),
 
 # --- demo, changelog, packaging ----------------------------------------------------------------------
 
-# The demo needs the Debian packages first (python3-venv among them), then .venv, then the registry and playbook.
+# The demo needs the Debian packages first (python3-venv among them), then a virtual environment of its own with
+# only what the collection needs at run time (ansible-core and requirements.txt), not the development tools of
+# .venv, then the registry and the playbook.
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed-ansible-core-$(CORE_VERSION_2.19)-and-runtime
+
+$(DEMO_STAMP): requirements.txt
+	@test -x "$(DEMO_VENV)/bin/python" || $(PYTHON) -m venv "$(DEMO_VENV)"
+	@rm -f "$(DEMO_VENV)"/.installed-ansible-core-*
+	"$(DEMO_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check \
+	  "ansible-core==$(CORE_VERSION_2.19)" -r requirements.txt
+	@touch "$@"
+
 .PHONY: demo
 demo:  ## A local registry with sample images, and playbooks/demo.yml: promote, facts, retention, audit report.
 	demo/demo.sh install
-	$(MAKE) --no-print-directory $(STAMP)
-	VENV="$(VENV)" demo/demo.sh run
+	$(MAKE) --no-print-directory $(DEMO_STAMP)
+	VENV="$(DEMO_VENV)" demo/demo.sh run
 
 .PHONY: demo-stop
 demo-stop:  ## Stop the registry make demo started (its storage stays in build/demo).
@@ -230,15 +242,60 @@ changelog: $(STAMP)  ## Lint the fragments and render CHANGELOG.md from changelo
 	  echo "changelog: no release yet, so no CHANGELOG.md (antsibull-changelog release --version X makes one)"; \
 	else "$(VENV)/bin/antsibull-changelog" generate; fi
 
+VERSION := $(shell sed -nE 's/^version: *//p' galaxy.yml)
+TARBALL := build/dist/$(NAMESPACE)-$(NAME)-$(VERSION).tar.gz
+
 .PHONY: dist
 dist: $(STAMP)  ## Build the collection tarball into build/dist/.
 	$(ACTIVATE_PATH) "$(VENV)/bin/ansible-galaxy" collection build --force --output-path build/dist .
 
+# galaxy-importer is what Galaxy runs on every upload: a tarball it refuses cannot be published. It gets a virtual
+# environment of its own (it needs an attrs older than the one in .venv), with the ansible-core and ansible-lint of
+# .venv. Its ansible-test step runs in a container, so it is off (run_ansible_test; make sanity runs ansible-test).
+GALAXY_IMPORTER_VERSION := 0.4.44
+GALAXY_IMPORTER_VENV := .venv-galaxy-importer
+GALAXY_IMPORTER_STAMP := $(GALAXY_IMPORTER_VENV)/.installed-galaxy-importer-$(GALAXY_IMPORTER_VERSION)
+ANSIBLE_LINT_PIN := $(shell grep -E '^ansible-lint==' test-requirements.txt)
+GALAXY_IMPORT_DIR := build/galaxy-import
+
+$(GALAXY_IMPORTER_STAMP): test-requirements.txt
+	@test -x "$(GALAXY_IMPORTER_VENV)/bin/python" || $(PYTHON) -m venv "$(GALAXY_IMPORTER_VENV)"
+	@rm -f "$(GALAXY_IMPORTER_VENV)"/.installed-galaxy-importer-*
+	"$(GALAXY_IMPORTER_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check \
+	  "galaxy-importer==$(GALAXY_IMPORTER_VERSION)" "ansible-core==$(CORE_VERSION_2.19)" "$(ANSIBLE_LINT_PIN)"
+	@touch "$@"
+
+# First what users expect of the tarball (no tests/, no empty directories), then galaxy-importer's own checks.
+.PHONY: galaxy-import
+galaxy-import: dist $(GALAXY_IMPORTER_STAMP)  ## Check the built tarball as Galaxy does on upload (galaxy-importer).
+	@listing=$$(tar tzf "$(TARBALL)"); \
+	shipped_tests=$$(grep -E '^tests(/|$$)' <<<"$$listing" || true); \
+	empty_dirs=$$(awk '/\/$$/ { dirs[$$0] = 1; next } \
+	  { path = $$0; while (sub(/[^\/]*\/?$$/, "", path) && path != "") used[path] = 1 } \
+	  END { for (dir in dirs) if (!(dir in used)) print dir }' <<<"$$listing" | sort); \
+	if [[ -n $$shipped_tests || -n $$empty_dirs ]]; then \
+	  echo "galaxy-import: $(TARBALL) ships what it should not (see build_ignore in galaxy.yml):"; \
+	  if [[ -n $$shipped_tests ]]; then echo "  tests:"; sed 's/^/    /' <<<"$$shipped_tests"; fi; \
+	  if [[ -n $$empty_dirs ]]; then echo "  empty directories:"; sed 's/^/    /' <<<"$$empty_dirs"; fi; \
+	  exit 1; \
+	fi; \
+	echo "galaxy-import: $(TARBALL): $$(grep -vc '/$$' <<<"$$listing") files, no tests/, no empty directories"
+	@rm -rf "$(GALAXY_IMPORT_DIR)" && mkdir -p "$(GALAXY_IMPORT_DIR)"
+	@printf '%s\n' '[galaxy-importer]' 'run_ansible_test = False' 'run_ansible_lint = True' 'offline_ansible_lint = True' \
+	  'check_changelog = True' 'ansible_local_tmp = $(abspath $(GALAXY_IMPORT_DIR))/ansible-tmp' \
+	  > "$(GALAXY_IMPORT_DIR)/galaxy-importer.cfg"
+	cd "$(GALAXY_IMPORT_DIR)" && mkdir -p home && GALAXY_IMPORTER_CONFIG="$$PWD/galaxy-importer.cfg" \
+	  PATH="$(abspath $(GALAXY_IMPORTER_VENV))/bin:$$PATH" HOME="$$PWD/home" \
+	  "$(abspath $(GALAXY_IMPORTER_VENV))/bin/python" -m galaxy_importer.main "$(abspath $(TARBALL))" | tee importer.log
+	@if grep -q '^WARNING' "$(GALAXY_IMPORT_DIR)/importer.log"; then \
+	  echo "galaxy-import: passed, with warnings that Galaxy would show (above)"; fi
+
 .PHONY: clean
 clean:  ## Remove build output, test output and caches (keeps the virtual environments).
-	rm -rf build/ansible-test build/dist "$(TIMINGS)" "$(PYTEST_JUNIT)" tests/output .pytest_cache .ruff_cache
+	rm -rf build/ansible-test build/dist build/galaxy-import "$(TIMINGS)" "$(PYTEST_JUNIT)" tests/output .pytest_cache \
+	  .ruff_cache
 	find . \( -name .git -o -name '.venv*' -o -name build \) -prune -o -name __pycache__ -type d -print0 | xargs -0 -r rm -rf
 
 .PHONY: distclean
 distclean: clean  ## clean, and remove the virtual environments.
-	rm -rf "$(VENV)" $(foreach core,$(CORES),"$(call core_venv,$(core))")
+	rm -rf "$(VENV)" $(foreach core,$(CORES),"$(call core_venv,$(core))") "$(DEMO_VENV)" "$(GALAXY_IMPORTER_VENV)"

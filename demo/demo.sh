@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 DEMO_DIR=$ROOT/build/demo
-VENV=${VENV:-.venv}
+VENV=${VENV:-.venv-demo}
 PYTHON=$ROOT/$VENV/bin/python
 PID_FILE=$DEMO_DIR/registry.pid
 PORT_FILE=$DEMO_DIR/registry.port

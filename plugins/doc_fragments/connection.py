@@ -45,7 +45,8 @@ options:
         C($XDG_CONFIG_HOME/containers/auth.json) (default C(~/.config/containers/auth.json)),
         C($DOCKER_CONFIG/config.json), C(~/.docker/config.json). A file that exists but cannot be parsed is an error.
       - Entries under C(auths) may hold C(auth) (base64 of C(user:password)), C(username) and C(password), or
-        C(identitytoken) (an OAuth2 refresh token exchanged for registry tokens).
+        C(identitytoken) (an OAuth2 refresh token exchanged for registry tokens). An entry with a password but no
+        user name (or the reverse) cannot be used, and is passed over with a warning naming the file and the entry.
       - C(credHelpers) (a helper per registry) and C(credsStore) (a helper for every other registry) are honoured
         by running C(docker-credential-NAME get), which must be on the E(PATH) of the host that runs the task.
       - For a registry, O(username) and O(password) come first (for the registry of the main reference only),
@@ -95,6 +96,9 @@ notes:
     wherever the task runs, so most playbooks run them with C(delegate_to=localhost); lookups run on the controller.
   - A reference may start with C(http://) or C(https://) to choose the scheme. Without one, HTTPS is used, except for
     loopback hosts (C(localhost), C(127.0.0.0/8) and C([::1])), which are reached over plain HTTP.
+  - When a registry reached over HTTPS answers with something that is not TLS, one C(GET /v2/) without credentials is
+    sent to the same port over plain HTTP, only to tell whether it serves plain HTTP and say so in the error.
+  - O(ca_path), O(client_cert) and O(client_key) files that do not exist fail the task before the first request.
   - Authentication follows the registry's challenge. Requests are sent anonymously first; on a 401 answer the
     C(WWW-Authenticate) header decides. C(Basic) sends the credentials. C(Bearer) asks the token service named by
     C(realm) for a token (with C(service), the C(scope)s needed and the credentials if any), caches it for the run per

@@ -51,6 +51,7 @@ EXAMPLES = r"""
   #   canonical: docker.io/library/alpine:latest
   #   familiar: alpine:latest
   #   official: true
+  #   scheme: null
 
 - name: Pin a tag to the digest a registry resolved it to
   ansible.builtin.set_fact:
@@ -59,14 +60,22 @@ EXAMPLES = r"""
     image: ghcr.io/org/app:1.2
     digest: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
+# groupby gives (registry, references) tuples, which ansible-core 2.19 cannot store in a variable:
+# map('list') and dict() turn them into a dictionary of registry -> parsed references.
 - name: Group images by registry
   ansible.builtin.debug:
-    msg: "{{ images | map('ocireg.registry.parse_reference') | groupby('registry') }}"
+    msg: "{{ dict(images | map('ocireg.registry.parse_reference') | groupby('registry') | map('list')) }}"
   vars:
     images:
       - alpine:3.20
       - ghcr.io/org/app:1.2
       - localhost:5000/team/tool
+      - http://registry.internal:5000/team/app
+  # msg:
+  #   docker.io: [{registry: docker.io, repository: library/alpine, tag: "3.20", scheme: null, ...}]
+  #   ghcr.io: [{registry: ghcr.io, repository: org/app, tag: "1.2", scheme: null, ...}]
+  #   localhost:5000: [{registry: localhost:5000, repository: team/tool, tag: latest, scheme: null, ...}]
+  #   registry.internal:5000: [{registry: registry.internal:5000, repository: team/app, tag: latest, scheme: http, ...}]
 
 - name: Parse a repository name without assuming a tag
   ansible.builtin.assert:
@@ -99,7 +108,8 @@ _value:
       type: str
       sample: sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
     canonical:
-      description: The fully qualified form, V(registry/repository[:tag][@digest]), without a scheme.
+      description:
+        - The fully qualified form, V(registry/repository[:tag][@digest]), without a scheme (see RV(_value.scheme)).
       type: str
       sample: docker.io/library/alpine:latest
     familiar:
@@ -110,6 +120,13 @@ _value:
       description: Whether the reference names a Docker Hub official image (V(docker.io/library/NAME)).
       type: bool
       sample: true
+    scheme:
+      description:
+        - The scheme the reference starts with, V(http) or V(https), or V(null) when it has none.
+        - Without one, the modules use HTTPS, except for loopback hosts (V(localhost), V(127.0.0.0/8) and V([::1])),
+          which they reach over plain HTTP.
+      type: str
+      sample: http
 """
 
 from ansible.errors import AnsibleFilterError

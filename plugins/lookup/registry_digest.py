@@ -82,6 +82,7 @@ from typing import Any
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.lookup import LookupBase
+from ansible.utils.display import Display
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import RegistryError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
@@ -95,6 +96,12 @@ from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients 
     RegistryClients,
     clients_for,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import (
+    ENVIRONMENT_VARIABLES,
+    task_credentials_source,
+)
+
+display = Display()
 
 
 class LookupModule(LookupBase):
@@ -104,7 +111,7 @@ class LookupModule(LookupBase):
             references = [parse_reference(to_native(term)) for term in terms]
             platform = self.get_option("platform")
             wanted = format_platform(parse_platform(platform)) if platform is not None else None
-            clients = self._clients(references[0] if references else None)
+            clients = self._clients(references[0] if references else None, given=kwargs)
         except RegistryError as err:
             raise AnsibleLookupError(to_native(err)) from None
         try:
@@ -112,7 +119,18 @@ class LookupModule(LookupBase):
         except RegistryError as err:
             raise AnsibleLookupError(to_native(err)) from None
         finally:
+            for warning in clients.warnings:
+                display.warning(warning)
             clients.close()
 
-    def _clients(self, primary: Reference | None) -> RegistryClients:
-        return clients_for({name: self.get_option(name) for name in CONNECTION_OPTIONS}, primary, pool_size=4)
+    def _clients(self, primary: Reference | None, given: dict[str, Any]) -> RegistryClients:
+        options = {name: self.get_option(name) for name in CONNECTION_OPTIONS}
+        # username and password come from the lookup's keywords (``given``) or else from their environment variables.
+        from_environment = [name for name in ENVIRONMENT_VARIABLES if name not in given and options.get(name)]
+        return clients_for(
+            options,
+            primary,
+            pool_size=4,
+            credentials_source=task_credentials_source(from_environment, given_as="lookup"),
+            primary_role="the lookup's first reference",
+        )

@@ -24,14 +24,22 @@ from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients 
     clients_for,
     connection_problems,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import (
+    ENVIRONMENT_VARIABLES,
+    task_credentials_source,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import REQUESTS_IMPORT_ERROR
 
 
 def connection_argument_spec() -> dict[str, Any]:
     """The options of the ``ocireg.registry.connection`` doc fragment."""
     return {
-        "username": {"type": "str", "fallback": (env_fallback, ["REGISTRY_USERNAME"])},
-        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["REGISTRY_PASSWORD"])},
+        "username": {"type": "str", "fallback": (env_fallback, [ENVIRONMENT_VARIABLES["username"]])},
+        "password": {
+            "type": "str",
+            "no_log": True,
+            "fallback": (env_fallback, [ENVIRONMENT_VARIABLES["password"]]),
+        },
         "credentials": {"type": "dict", "no_log": True},
         "auth_file": {"type": "path", "aliases": ["config_path"]},
         "validate_certs": {"type": "bool", "default": True},
@@ -54,9 +62,45 @@ _SHOWN_VALUE_CHARS = 80
 
 
 class _RegistryModule(AnsibleModule):
-    """``AnsibleModule`` whose messages about an option value it cannot convert name the value, on every core."""
+    """``AnsibleModule`` that knows what the task itself gave, and reports what its registry clients learnt.
+
+    Its messages about an option value it cannot convert name the value, on every core. It remembers which of
+    ``username`` and ``password`` the task's arguments held, before validation fills in the others from their
+    environment variables, so that messages can name where credentials came from. The warnings of the clients
+    made for it (:func:`registry_clients`) go out with its result, failed or not.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.given_by_task: frozenset[str] = frozenset()
+        self.client_sets: list[RegistryClients] = []
+        super().__init__(*args, **kwargs)
+
+    def _load_params(self) -> None:
+        super()._load_params()
+        # The task's arguments as sent, before validation applies the env fallbacks: a key is there when the task
+        # (or module_defaults) set it, even to null, which also keeps the fallback from applying.
+        self.given_by_task = frozenset(name for name in ENVIRONMENT_VARIABLES if name in (self.params or {}))
+
+    @property
+    def credentials_source(self) -> str:
+        """Where ``username`` and ``password`` came from: task options, their environment variables, or both."""
+        from_environment = [
+            name for name in ENVIRONMENT_VARIABLES if name not in self.given_by_task and self.params.get(name)
+        ]
+        return task_credentials_source(from_environment)
+
+    def _report_client_warnings(self) -> None:
+        for clients in self.client_sets:
+            for warning in clients.warnings:
+                self.warn(warning)
+        self.client_sets = []
+
+    def exit_json(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._report_client_warnings()
+        return super().exit_json(**kwargs)
 
     def fail_json(self, msg: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        self._report_client_warnings()
         return super().fail_json(msg=_name_the_value(msg, self.params, self.argument_spec), **kwargs)
 
 
@@ -118,21 +162,26 @@ def _reveal_user_names(module: AnsibleModule) -> None:
             module.no_log_values.discard(name)
 
 
-def registry_clients(params: dict[str, Any], primary: Reference | str | None, pool_size: int = 16) -> RegistryClients:
+def registry_clients(module: Any, primary: Reference | str | None, pool_size: int = 16) -> RegistryClients:
     """Clients for every registry a task touches; task credentials apply to ``primary``'s registry.
 
-    ``primary`` is the task's main reference, or a bare registry host.
+    ``module`` is the task's module (from :func:`registry_module`): its messages name the real origin of
+    ``username``/``password``, and it reports the clients' warnings. ``primary`` is the task's main reference, or a
+    bare registry host.
     """
-    return clients_for(params, primary, pool_size)
+    clients = clients_for(module.params, primary, pool_size, credentials_source=module.credentials_source)
+    module.client_sets.append(clients)
+    return clients
 
 
 @contextlib.contextmanager
 def registry_errors(module: AnsibleModule, **result: Any) -> Iterator[None]:
     """Turn any client error raised inside the block into ``fail_json`` with its message.
 
-    ``result`` carries what the module already knows (e.g. ``changed``) into the failure.
+    ``result`` carries what the module already knows (e.g. ``changed``) into the failure; a callable value is asked
+    at the failure, for what the block found out on its way (``changed=lambda: task.changed_so_far``).
     """
     try:
         yield
     except RegistryError as err:
-        module.fail_json(msg=str(err), **result)
+        module.fail_json(msg=str(err), **{key: value() if callable(value) else value for key, value in result.items()})

@@ -136,6 +136,7 @@ _NOT_JSON = object()
 # Control characters but tab, newline and carriage return: a body holding one is not text to show.
 _BINARY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _WHITESPACE = re.compile(r"\s+")
+_PLAIN_HTTP_TO_HTTPS = "Client sent an HTTP request to an HTTPS server"
 
 
 def parse_error_codes(body: bytes | str | None) -> list[tuple[str, str]]:
@@ -197,11 +198,24 @@ def error_from_response(
             details.append(detail_text)
             explained.append(_explain(masker.line(code), _cut(explanation, MAX_REGISTRY_TEXT), detail_text))
         message += " " + _cut(masker.text("; ".join(explained)), MAX_REGISTRY_TEXT_IN_ALL)
+    elif status == 400 and _is_plain_http_to_https(body):
+        message += (
+            ": the registry serves HTTPS on this port and was asked over plain HTTP (a reference to a loopback host"
+            " without a scheme uses http://): use https://%s/... in the reference" % registry
+        )
     else:
         excerpt = _body_excerpt(body, content_type, masker)
         if excerpt:
             message += " (the registry answered: %s)" % excerpt
     return cls(message, registry=registry, repository=repository, status=status, codes=code_names, details=details)
+
+
+def _is_plain_http_to_https(body: bytes | str | None) -> bool:
+    """Whether ``body`` is what Go's net/http (distribution's server) answers, with a 400 and no Content-Type, to a
+    plain-HTTP request on its TLS port."""
+    if isinstance(body, bytes):
+        body = body[:200].decode("utf-8", "replace")
+    return bool(body) and body.strip().startswith(_PLAIN_HTTP_TO_HTTPS)
 
 
 def _explain(code: str, explanation: str, detail: str) -> str:

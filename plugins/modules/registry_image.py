@@ -30,6 +30,9 @@ options:
       - The image to copy.
       - A registry reference C([registry/]repository[:tag][@digest]) (C(docker://) in front is accepted). Without a tag
         or digest, the tag is C(latest).
+      - A reference that names no registry is an image on Docker Hub, as for docker (V(alpine) is
+        V(docker.io/library/alpine:latest), and V(1.1.0) is V(docker.io/library/1.1.0:latest)). When such an O(src)
+        cannot be read, the message says how it was read.
       - V(oci:DIR[:REF]), an OCI image layout directory. REF is the image's C(org.opencontainers.image.ref.name); it
         may be left out when the layout holds a single image.
       - V(oci-archive:FILE[:REF]), a tar archive of an OCI image layout.
@@ -37,6 +40,10 @@ options:
         the image has in the archive, or C(@N) for the Nth image (from 0); it may be left out when the archive holds a
         single image.
       - Paths are on the host that runs the task. Like in skopeo, a path cannot contain C(:).
+      - skopeo's other transports (V(containers-storage:), V(dir:), V(docker-daemon:), V(ostree:), V(sif:),
+        V(tarball:)) are not supported, whatever follows them, nor is any other V(name:) followed by a path. The task
+        fails, listing the supported ones, before any request. To name a Docker Hub image that has one of those names,
+        write C(docker://) in front, for example V(docker://dir:latest).
       - Required with O(state=present); ignored with O(state=absent).
     type: str
   dest:
@@ -254,7 +261,7 @@ class ImageManager:
             self.src = parse_location(params["src"], "src")
             self.platforms = platforms_option(params["platforms"])
         primary = next((location for location in (self.dest, self.src) if isinstance(location, Reference)), None)
-        self.clients = registry_clients(params, primary, pool_size=max(16, 2 * self.jobs + 2))
+        self.clients = registry_clients(module, primary, pool_size=max(16, 2 * self.jobs + 2))
 
     def _diff(self, before, after):
         return {"before": {"digest": before}, "after": {"digest": after}}

@@ -16,7 +16,8 @@ description:
     O(concurrency) at a time.
   - With O(image), O(paths) lists directories or reads files inside the image's filesystem, as a container started from
     the image would see it.
-  - A repository or tag that does not exist is not an error; the result says RV(exists=false).
+  - A repository, tag or digest that does not exist is not an error; the result says RV(exists=false), and RV(missing)
+    says which of them is missing.
   - Requests are kept to what the answer needs. Each tag costs one manifest C(GET) (and one more for the platform's
     manifest when the tag is a multi-platform index); each distinct image config is read once per task however many
     tags share it.
@@ -92,11 +93,18 @@ options:
   platform:
     description:
       - The platform, V(os/architecture[/variant]), to describe when an image is a multi-platform index (manifest
-        list), for example V(linux/arm64). Also the platform whose filesystem O(paths) reads.
+        list), for example V(linux/arm64). Also the platform whose filesystem O(paths) reads. Without it, V(linux/amd64)
+        is picked from an index, and a single-platform image is described whatever its platform.
       - The index itself is still described (digest, media type, every platform); the platform only chooses where
         C(created), C(labels), C(architecture), C(os), C(variant), C(layers) and C(history) come from.
+      - An image that does not have this platform still exists (RV(exists=true)), but RV(missing=platform) and the task
+        warns, naming the platforms it has. A multi-platform index without it is described with empty platform details
+        (RV(image.platform) is null). A single-platform image of another platform (only checked when O(platform) is
+        set) is described as it is, so RV(image.architecture) and RV(image.os) name its real platform. With O(paths),
+        the task fails in both cases rather than read the files of another platform.
+      - With O(registry) or O(repository), O(platform) only chooses the platform of each index; nothing is checked or
+        warned about.
     type: str
-    default: linux/amd64
   concurrency:
     description:
       - How many requests to have in flight at once while listing tags and fetching details, from 1 to 64.
@@ -143,10 +151,10 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: app
 
-- name: Fail early when the image to deploy is not there
+- name: Fail early when the image to deploy is not there, for arm64
   ansible.builtin.assert:
-    that: app.exists
-    fail_msg: ghcr.io/org/app:1.4.2 has not been pushed
+    that: app.missing is none
+    fail_msg: "ghcr.io/org/app:1.4.2 is not there for linux/arm64: its {{ app.missing }} is missing"
 
 - name: Read a file and list a directory inside an image
   ocireg.registry.registry_info:
@@ -179,9 +187,24 @@ registry:
 exists:
   description:
     - Whether the repository (O(repository)) or the image (O(image)) exists. Always V(true) with O(registry).
+    - An image that is there, but not for O(platform), exists; RV(missing) then says V(platform).
   returned: success
   type: bool
   sample: true
+missing:
+  description:
+    - What of the request the registry does not have, or null when it has everything. Always null with O(registry).
+    - V(repository) when the repository does not exist (with O(repository) or O(image)).
+    - V(tag) or V(digest) when the repository exists but the image's tag or digest does not (with O(image); V(digest)
+      when the reference has one). A registry that refuses to list the repository's tags (to tell the two apart) gets
+      V(tag) or V(digest) too.
+    - V(platform) when the image exists (RV(exists=true)) but not for O(platform) (with O(image); see O(platform)).
+    - Telling a missing repository from a missing tag costs one tag list request, made only when the image is not
+      there.
+  returned: success
+  type: str
+  choices: [repository, tag, digest, platform]
+  sample: tag
 repositories:
   description:
     - With O(registry), the repositories that match O(repositories), sorted by name.
@@ -302,7 +325,8 @@ image:
     platform:
       description:
         - For an index, the entry of RV(image.platforms) that matched O(platform); the platform-specific details come
-          from it. Null when the index has no such platform (the task then warns), and for a single image.
+          from it. Null when the index has no such platform (the task then warns, and RV(missing=platform)), and for a
+          single image.
       type: dict
 files:
   description:
@@ -345,7 +369,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "details": {"type": "bool", "default": False},
     "paths": {"type": "list", "elements": "str"},
     "max_file_size": {"type": "int", "default": 1048576},
-    "platform": {"type": "str", "default": "linux/amd64"},
+    "platform": {"type": "str"},
     "concurrency": {"type": "int", "default": 8},
 }
 
@@ -361,7 +385,7 @@ def main() -> None:
     if problems:
         module.fail_json(msg="; ".join(problems), changed=False)
     inventory = Inventory(
-        module.params, lambda primary, pool_size: registry_clients(module.params, primary, pool_size), module.warn
+        module.params, lambda primary, pool_size: registry_clients(module, primary, pool_size), module.warn
     )
     with registry_errors(module, changed=False):
         result = inventory.run()

@@ -22,7 +22,10 @@ description:
     removed one by one (see O(retention) for how). An image that a remaining multi-platform index refers to is never
     deleted by digest either, even when it has no tag left.
   - A repository exists as long as it has tags, so it is never created; a repository that does not exist (or has no
-    tags) is not an error, the result says RV(exists=false).
+    tags) is not an error, the result says RV(exists=false). The task warns then, since a misspelled name deletes
+    nothing.
+  - The result says, for each tag, whether it goes or stays and why (RV(tags)), in check mode too; with diff mode, so
+    does the diff.
 extends_documentation_fragment:
   - ocireg.registry.connection
 options:
@@ -109,10 +112,12 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads everything a real run reads and reports exactly the tags and digests it would delete.
+    description: Reads everything a real run reads and reports exactly the tags and digests it would delete, and why.
   diff_mode:
     support: full
-    description: The repository's tag names before and after.
+    description:
+      - The repository's tag names before and after, then one line per tag with what happens to it and why (the
+        C(action), C(tag), C(reason) and C(detail) of RV(tags)).
 seealso:
   - module: ocireg.registry.registry_tag
   - module: ocireg.registry.registry_info
@@ -152,16 +157,28 @@ EXAMPLES = r"""
   delegate_to: localhost
   register: cleanup
 
+# keep_last and older_than alone consider every tag, latest and releases included: protect them with keep.
 - name: Show what a retention run would delete
   ocireg.registry.registry_repo:
     repository: registry.example.com/team/app
     retention:
+      keep:
+        - latest
+        - "v[0-9]+[.][0-9]+[.][0-9]+"
+        - "sha256-.*"  # cosign signatures and attestations
       keep_last: 5
       older_than: 30d
   check_mode: true
   diff: true
   delegate_to: localhost
   register: preview
+
+- name: Say why each of those tags would go
+  ansible.builtin.debug:
+    msg: "{{ item.tag }} ({{ item.reason }}): {{ item.detail }}"
+  loop: "{{ preview.tags | selectattr('action', 'eq', 'deleted') | list }}"
+  loop_control:
+    label: "{{ item.tag }}"
 
 - name: Delete every image in a repository
   ocireg.registry.registry_repo:
@@ -204,6 +221,61 @@ deleted_digests:
   elements: str
   sample:
     - sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+tags:
+  description:
+    - Every tag of the repository, sorted by name, with what the task did to it (in check mode, would do) and why.
+    - A tag that disappeared while the task read the repository is left out, as it is of RV(kept_tags).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    tag:
+      description: The tag.
+      type: str
+      sample: pr-101
+    digest:
+      description:
+        - The digest the tag pointed at.
+        - Null when the task did not read it, because no rule could delete the tag (see the notes on requests).
+      type: str
+      sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    action:
+      description: V(deleted) or V(kept).
+      type: str
+      choices: [deleted, kept]
+      sample: deleted
+    reason:
+      description:
+        - Why, as a code that stays the same from one release to the next.
+        - For a kept tag, the rule that kept it. V(match) when it matches no pattern of O(retention.match); V(keep) when
+          it matches O(retention.keep); V(keep_last) when its image is among the O(retention.keep_last) newest;
+          V(older_than) when its image is not older than O(retention.older_than); V(unknown_age) when its image has
+          no readable creation time, so O(retention.older_than) keeps it (the task warns); V(no_retention) with
+          O(state=present) and no O(retention).
+        - For a deleted tag, every rule that is set let it go (RV(tags[].detail) names each), and the code is the
+          narrowest of them, the first that is set of V(older_than), V(keep_last), V(match) and V(keep). V(state=absent)
+          with O(state=absent).
+      type: str
+      choices: [match, keep, keep_last, older_than, unknown_age, no_retention, state=absent]
+      sample: older_than
+    detail:
+      description:
+        - The same in words, naming the pattern, the count or the creation time, and for a deleted tag how it goes
+          (see RV(tags[].removed_by)).
+      type: str
+      sample: >-
+        matches the match pattern 'pr-.*'; its image was created 2024-01-01T00:00:00Z, longer ago than 30d
+        (older_than); its image is deleted by digest
+    removed_by:
+      description:
+        - How a deleted tag goes. V(digest) when its image is deleted by digest (in RV(deleted_digests)), which
+          removes every tag on it, all of them deleted too. V(untag) when the tag is removed on its own and its image
+          stays, because a kept tag shares it (RV(tags[].detail) names that tag) or a kept multi-platform index refers
+          to it (RV(tags[].detail) names the index).
+        - Null for a kept tag.
+      type: str
+      choices: [digest, untag]
+      sample: digest
 """
 
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
@@ -227,7 +299,7 @@ def retention_task(module):
         raise InvalidInputError(
             "Option concurrency must be a whole number from 1 to %d, got %r." % (MAX_CONCURRENCY, concurrency)
         )
-    clients = registry_clients(params, repository, pool_size=max(16, concurrency))
+    clients = registry_clients(module, repository, pool_size=max(16, concurrency))
     client = clients.for_reference(repository)
     return clients, RepositoryRetention(client, repository, params["state"], params["retention"], concurrency)
 
@@ -253,6 +325,8 @@ def main():
     try:
         with registry_errors(module, changed=False):
             retention.make_plan()
+            if module.check_mode:
+                retention.check_deletes()
         for warning in retention.warnings:
             module.warn(warning)
         if retention.plan.changed and not module.check_mode:

@@ -47,8 +47,13 @@ options:
         A tag that does not exist is not an error.
       - Removing first asks the registry to delete the tag by name. Where the registry cannot (the CNCF distribution
         registry 2.x and many others), the tag is moved onto a small placeholder image of its own, which is then
-        deleted by digest. The registry must allow deletes (for distribution, C(storage.delete.enabled)); if it does
-        not, the tag is put back where it was and the task fails.
+        deleted by digest. A registry that refuses to delete a tag by name is not asked again for the other tags.
+      - The registry must allow deletes (for distribution, C(storage.delete.enabled)). Before anything is removed, in
+        check mode too, the task asks it with one C(DELETE) of a manifest that does not exist, which changes nothing.
+        Where the registry answers that it does not delete, the task fails with C(changed=false), and no tag is moved
+        and nothing is left behind.
+      - A registry whose answer to that check says neither is tried. Should it then refuse to delete the placeholder,
+        the tag is put back where it was and the task fails; the placeholder stays in the repository, untagged.
     type: str
     choices:
       - present
@@ -65,6 +70,9 @@ options:
         copied (only those the repository lacks), then the manifest is written. Credentials for a second registry
         come from O(credentials) or the auth file.
       - On the same registry, a reference without V(http://) or V(https://) uses the scheme of O(repository).
+      - A reference that names no registry is an image on Docker Hub, as for docker. V(1.1.0) is
+        V(docker.io/library/1.1.0:latest), not a tag of O(repository); for that, write
+        V(registry.example.com/team/app:1.1.0). When such a source cannot be read, the message says how it was read.
     type: str
   overwrite:
     description:
@@ -76,7 +84,10 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads the tags and the source, and reports what a real run would change, without writing.
+    description:
+      - Reads the tags and the source, and reports what a real run would change, without writing.
+      - With O(state=absent), it also asks the registry whether it deletes (one C(DELETE) of a manifest that does not
+        exist, which changes nothing), so that it fails where the real run would.
   diff_mode:
     support: full
     description: The tags before and after, each as tag -> digest (null when the tag does not exist).
@@ -197,7 +208,7 @@ def tag_update(module):
     params = module.params
     repository = parse_repository(params["repository"])
     return TagUpdate(
-        registry_clients(params, repository),
+        registry_clients(module, repository),
         repository,
         validate_tag_list(params["tag"]),
         state=params["state"],
@@ -220,8 +231,8 @@ def main():
         update = tag_update(module)
         pending = update.plan()
     if pending and not module.check_mode:
-        # Something may be written from here on: a failure reports changed, to be safe.
-        with registry_errors(module, changed=True):
+        # A failure from here on reports changed when something may have changed: a write began, or a tag went.
+        with registry_errors(module, changed=lambda: update.changed_so_far):
             update.apply(pending)
     module.exit_json(**update.result())
 

@@ -6,6 +6,7 @@ grant types, who asked) and, for headers on the wire, a FaultProxy in pass-throu
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ import requests
 from support.client import ClientFactory, ours
 from support.faultproxy import FaultProxy
 from support.images import Image, read_blob
+from support.playbook import PlaybookRun
 from support.registry import RegistryServer
 from support.skopeo import Skopeo
 from support.tokenissuer import TokenIssuer
@@ -48,6 +50,10 @@ def pushed(
         return image
 
     return push
+
+
+def basic(user: str, password: str) -> str:
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def statuses(server: RegistryServer, mark: int) -> list[int]:
@@ -293,7 +299,88 @@ def test_token_registry_without_anonymous_access_says_no_credentials_were_found(
 
     message = str(caught.value)
     assert server.host in message and "repository:t/private:pull" in message
-    assert "anonymously (no credentials found for %s)" % server.host in message
+    advice = "set username and password, credentials, or an auth file"
+    assert "anonymously (no credentials found for %s: %s)" % (server.host, advice) in message
     assert [(r.user, r.granted) for r in server.token_issuer.requests] == [
         (None, [{"type": "repository", "name": "t/private", "actions": []}])
     ]
+
+
+# -- what a task's messages say about its credentials (through the modules) -----------------------------------------
+
+INFO = "ocireg.registry.registry_info"
+IMAGE = "ocireg.registry.registry_image"
+
+
+def test_messages_name_where_credentials_came_from_and_which_registry_they_are_for(
+    registry_htpasswd: RegistryServer,
+    registry_open: RegistryServer,
+    pushed: Callable[..., Image],
+    playbook: Callable[..., PlaybookRun],
+    skopeo: Callable[..., Skopeo],
+    unique_repo: str,
+    unique_repo_factory: Callable[[], str],
+    tmp_path: Path,
+) -> None:
+    image = pushed(registry_htpasswd)
+    guarded, opened = registry_htpasswd.host, registry_open.host
+    user, password = registry_htpasswd.username or "", registry_htpasswd.password or ""
+    wrong, other_wrong = password[::-1] + "-wrong", password[::-1] + "-other"
+    source = f"{guarded}/{unique_repo}:v1"
+    wrong_file = tmp_path / "wrong-auth.json"
+    wrong_file.write_text(json.dumps({"auths": {guarded: {"auth": basic(user, other_wrong)}}}))
+    half_file = tmp_path / "half-auth.json"
+    half_file.write_text(json.dumps({"auths": {f"https://{guarded}": {}, guarded: {"password": password}}}))
+    right = "{{ lookup('ansible.builtin.env', 'RIGHT_PASSWORD') }}"  # not written into the playbook
+    copies = [unique_repo_factory() for _copy in range(2)]
+    no_task_credentials = {"username": None, "password": None}
+
+    def task(name: str, plugin: str, **options: object) -> dict[str, object]:
+        return {"name": name, plugin: options, "ignore_errors": True}
+
+    run = playbook(
+        [
+            task("environment", INFO, image=source),
+            task("username option", INFO, image=source, username=user),
+            task("options", INFO, image=source, username=user, password=other_wrong),
+            task("auth file", INFO, image=source, auth_file=str(wrong_file), **no_task_credentials),
+            task("half a login", INFO, image=source, auth_file=str(half_file), **no_task_credentials),
+            # username/password apply to dest's registry, the main reference, and not to src's
+            task("second registry", IMAGE, src=source, dest=f"{opened}/{copies[0]}:v1", username=user, password=right),
+            task(
+                "second registry in credentials",
+                IMAGE,
+                src=source,
+                dest=f"{opened}/{copies[1]}:v1",
+                credentials={guarded: {"username": user, "password": right}},
+            ),
+        ],
+        env={"REGISTRY_USERNAME": user, "REGISTRY_PASSWORD": wrong, "RIGHT_PASSWORD": password},
+    )
+
+    def failure(name: str) -> str:
+        result = run.task(name)
+        assert result["failed"], (name, result)
+        return result["msg"]
+
+    as_alice = f"Authentication failed for registry {guarded} as user '{user}' (credentials from "
+    assert as_alice + "environment variables REGISTRY_USERNAME and REGISTRY_PASSWORD)" in failure("environment")
+    assert as_alice + "task option username and environment variable REGISTRY_PASSWORD)" in failure("username option")
+    assert as_alice + "task options)" in failure("options")
+    assert as_alice + f"auth file {wrong_file})" in failure("auth file")
+
+    assert failure("half a login").startswith(f"Registry {guarded} requires authentication and no credentials were")
+    assert run.task("half a login")["warnings"] == [
+        f"Auth file {half_file}: auths entry '{guarded}' has a password but no username, so it is not used for"
+        f" {guarded}: add the username, or give both as 'auth' (base64 of user:password)"
+    ]
+
+    assert failure("second registry") == (
+        f"Registry {guarded} requires authentication and no credentials were found for it: the username and"
+        f" password from task options apply only to {opened}, the registry of the task's main reference; give the"
+        f" credentials for {guarded} in the credentials option or an auth file"
+    )
+    assert not run.task("second registry in credentials")["failed"]  # what the message said to do
+    assert skopeo(registry_open).digest(f"{copies[1]}:v1") == image.digest
+    for secret in (password, basic(user, password), basic(user, other_wrong)):
+        assert secret not in run.output

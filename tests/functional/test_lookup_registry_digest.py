@@ -144,3 +144,67 @@ def test_credentials_from_options_and_environment(
     assert "wrong" not in wrong.replace("Authentication failed", "")
     assert "%s:nope not found on registry %s" % (reference[:-3], server.host) in error(run, "missing tag")
     assert server.password not in run.output
+
+
+def test_messages_name_where_credentials_came_from_and_which_registry_they_are_for(
+    registry_htpasswd: RegistryServer,
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    playbook: Playbook,
+    skopeo: Callable[..., Skopeo],
+    unique_repo: str,
+    tmp_path: Path,
+) -> None:
+    image = image_factory()
+    for server in (registry_open, registry_htpasswd):
+        skopeo(server).copy(image.oci, "%s:v1" % unique_repo)
+    guarded, opened = registry_htpasswd.host, registry_open.host
+    user, password = registry_htpasswd.username or "", registry_htpasswd.password or ""
+    wrong = password[::-1] + "-wrong"
+    half_file = tmp_path / "half-auth.json"
+    half_file.write_text(json.dumps({"auths": {guarded: {"password": password}}}))
+    variables = {
+        "user": user,
+        "other_wrong": wrong + "-other",
+        "right": "{{ lookup('ansible.builtin.env', 'RIGHT_PASSWORD') }}",  # not written into the playbook
+        "half_file": str(half_file),
+        "logins": {guarded: {"username": "{{ user }}", "password": "{{ right }}"}},
+    }
+
+    def task(name: str, hosts: list[str], options: str = "") -> dict[str, Any]:
+        terms = ", ".join("'%s/%s:v1'" % (host, unique_repo) for host in hosts)
+        entry = fact(name, "{{ query('%s', %s%s) }}" % (LOOKUP, terms, options), ignore_errors=True)
+        entry["vars"] = variables
+        return entry
+
+    run = playbook(
+        [
+            task("environment", [guarded]),
+            task("username option", [guarded], ", username=user"),
+            task("options", [guarded], ", username=user, password=other_wrong"),
+            # username/password apply to the first reference's registry; the auth file's entry for the second
+            # one has no username
+            task("second registry", [opened, guarded], ", username=user, password=right, auth_file=half_file"),
+            task("second registry in credentials", [opened, guarded], ", credentials=logins"),
+        ],
+        env={"REGISTRY_USERNAME": user, "REGISTRY_PASSWORD": wrong, "RIGHT_PASSWORD": password},
+    )
+
+    as_user = "Authentication failed for registry %s as user '%s' (credentials from " % (guarded, user)
+    assert as_user + "environment variables REGISTRY_USERNAME and REGISTRY_PASSWORD)" in error(run, "environment")
+    assert as_user + "lookup option username and environment variable REGISTRY_PASSWORD)" in error(
+        run, "username option"
+    )
+    assert as_user + "lookup options)" in error(run, "options")
+    assert error(run, "second registry").endswith(  # after what ansible-core 2.19 puts before a lookup's message
+        "Registry %s requires authentication and no credentials were found for it: the username and password from"
+        " lookup options apply only to %s, the registry of the lookup's first reference; give the credentials for %s"
+        " in the credentials option or an auth file" % (guarded, opened, guarded)
+    )
+    warning = (
+        "[WARNING]: Auth file %s: auths entry '%s' has a password but no username, so it is not used for %s: add the"
+        " username, or give both as 'auth' (base64 of user:password)" % (half_file, guarded, guarded)
+    )
+    assert "".join(warning.split()) in "".join(run.output.split())  # the screen wraps it, at hyphens too
+    assert value(run, "second registry in credentials") == [image.digest] * 2  # what the message said to do
+    assert password not in run.output

@@ -13,7 +13,7 @@ import pytest
 from support.faultproxy import FaultProxy
 from support.images import Image, add_ref
 from support.playbook import PlaybookRun
-from support.registry import RegistryServer
+from support.registry import RegistryServer, free_port
 from support.skopeo import Skopeo
 
 MODULE = "ocireg.registry.registry_image"
@@ -401,7 +401,10 @@ def test_bad_values_fail_with_clear_messages_and_change_nothing(
     dest = ref(registry_open, f"{unique_repo}-dest:v1")
     cases = {
         "empty oci path": ({"src": "oci:", "dest": dest}, "src 'oci:' names no directory"),
-        "unsupported transport": ({"src": "dir:/tmp/image", "dest": dest}, "dir: transport, which is not supported"),
+        "unsupported transport": (
+            {"src": "dir:/tmp/image", "dest": dest},
+            "uses skopeo's dir: transport, which this collection does not support",
+        ),
         "bad dest": ({"src": src, "dest": "Team/App:v1"}, "dest: Invalid image reference 'Team/App:v1'"),
         "bad oci ref": ({"src": src, "dest": f"oci:{tmp_path}/x:-bad"}, "is not a valid OCI reference name"),
         "bad platform": ({"src": src, "dest": dest, "platforms": ["linux"]}, "Invalid platform 'linux'"),
@@ -428,6 +431,57 @@ def test_bad_values_fail_with_clear_messages_and_change_nothing(
         assert "Traceback" not in result["msg"]
     assert not [c for c in calls(registry_open, mark) if c[0] in WRITES]
     assert not (tmp_path / "x").exists()
+
+
+def test_other_transports_and_docker_hub_readings_say_what_the_src_was_taken_for(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    playbook: Playbook,
+    unique_repo: str,
+) -> None:
+    image = image_factory(layers=1)
+    skopeo(registry_open).copy(image.oci, f"{unique_repo}:1.1.0")
+    dest = ref(registry_open, f"{unique_repo}-dest:v1")
+    supported = (
+        "The supported transports are docker:// (or no prefix) for a registry reference"
+        " ([registry/]repository[:tag][@digest]), oci:DIR[:REF], oci-archive:FILE[:REF] and docker-archive:FILE[:REF]."
+    )
+    # Docker Hub is made unreachable, and quickly so, whatever the machine's network: HTTPS goes to a closed port.
+    no_hub = {"HTTPS_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": "127.0.0.1,localhost"}
+    cases = {
+        "skopeo transport": (
+            {"src": "containers-storage:foo", "dest": dest},
+            "src 'containers-storage:foo' uses skopeo's containers-storage: transport, which this collection does not"
+            f" support. {supported} To name the Docker Hub image containers-storage:foo, write"
+            " docker://containers-storage:foo.",
+        ),
+        "unknown transport": (
+            {"src": "podman:/var/lib/images/app", "dest": dest},
+            f"src 'podman:/var/lib/images/app' starts with 'podman:', which is not a transport this collection knows."
+            f" {supported}",
+        ),
+        "bare tag": (
+            {"src": "1.1.0", "dest": dest, "retries": 0},
+            "'1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/1.1.0:latest; to name"
+            " a tag of a repository, write REGISTRY/REPOSITORY:1.1.0.",
+        ),
+    }
+    tasks = [{**task(name, ignore=True, **options), "environment": no_hub} for name, (options, _m) in cases.items()]
+
+    for check in (True, False):
+        mark = registry_open.mark()
+        run = playbook(tasks, check=check)
+        for name, (_options, message) in cases.items():
+            result = failed(run, name)
+            assert not result.get("changed"), (name, result)
+            if name == "bare tag":
+                assert result["msg"].startswith("Cannot reach registry docker.io"), result["msg"]
+                assert result["msg"].endswith(". " + message) and result["msg"].count(message) == 1, result["msg"]
+            else:
+                assert result["msg"] == message, result["msg"]
+        assert not [c for c in calls(registry_open, mark) if c[0] in WRITES]
+        assert not skopeo(registry_open).exists(f"{unique_repo}-dest:v1")
 
 
 def test_source_quirks_schema1_is_refused_foreign_layers_are_left_out(

@@ -17,7 +17,7 @@ from support.playbook import PlaybookRun
 from support.rawhttp import RawClient
 from support.registry import RegistryServer
 from support.seed import seed_many
-from support.skopeo import Skopeo
+from support.skopeo import Skopeo, SkopeoError
 
 MODULE = "ocireg.registry.registry_info"
 Playbook = Callable[..., PlaybookRun]
@@ -82,7 +82,7 @@ def test_catalog_follows_every_page_and_filters_repositories_and_tags(
     )
 
     everything = ok(run, "everything")
-    assert everything["exists"] is True
+    assert (everything["exists"], everything["missing"]) == (True, None)
     assert everything["registry"] == {"url": server.url, "api_version": "registry/2.0"}
     names = [entry["name"] for entry in everything["repositories"]]
     assert sorted(names) == sorted(team.repos + other.repos)
@@ -300,7 +300,113 @@ def test_multi_platform_images_describe_the_index_and_the_chosen_platform(
     assert absent["image"]["platform"] is None
     assert absent["image"]["layers"] == [] and absent["image"]["architecture"] is None
     assert absent["image"]["platforms"] == expected_platforms
+    assert absent["missing"] == "platform"
     assert any("without platform linux/s390x" in w and "linux/arm/v7" in w for w in absent.get("warnings", []))
+    for name in ("default", "arm64", "armv7 list", "by digest"):
+        assert ok(run, name)["missing"] is None, name
+
+
+def test_a_single_platform_image_asked_for_another_platform_exists_but_its_platform_is_missing(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    playbook: Playbook,
+    skopeo: Callable[..., Skopeo],
+    raw_client: Callable[..., RawClient],
+    unique_repo: str,
+) -> None:
+    image = image_factory(layers=1)  # one linux/amd64 manifest, no index
+    sk = skopeo(registry_open)
+    sk.copy(image.oci, "%s:v1" % unique_repo)
+    # and one linux/arm64 manifest alone: the arm64 child of an index, tagged by itself
+    multi = image_factory(platforms=["linux/arm64"], layers=1)
+    arm64 = multi.platforms["linux/arm64"]
+    raw = raw_client(registry_open)
+    raw.push_platform(multi, arm64, unique_repo)
+    raw.put_manifest(unique_repo, "arm64", arm64.manifest, arm64.media_type)
+    reference = "%s/%s:v1" % (registry_open.host, unique_repo)
+    tasks = [
+        task("asked arm64", image=reference, platform="linux/arm64"),
+        task("asked amd64", image=reference, platform="linux/amd64"),
+        task("not asked", image=reference),
+        task("files of arm64", ignore_errors=True, image=reference, platform="linux/arm64", paths=["/"]),
+        task("arm64 alone, not asked", image="%s/%s:arm64" % (registry_open.host, unique_repo)),
+    ]
+
+    for check in (True, False):
+        mark = registry_open.mark()
+        run = playbook(tasks, check=check)
+
+        config = json.loads(sk.inspect("%s:v1" % unique_repo, raw=True, config=True))
+        assert (config["os"], config["architecture"]) == ("linux", "amd64")
+        wrong = ok(run, "asked arm64")
+        assert (wrong["exists"], wrong["missing"]) == (True, "platform")
+        assert wrong["image"]["digest"] == sk.digest("%s:v1" % unique_repo) == image.digest
+        assert (wrong["image"]["os"], wrong["image"]["architecture"]) == (config["os"], config["architecture"])
+        assert wrong["warnings"] == [
+            "%s is a single-platform linux/amd64 image, not linux/arm64 (platform): its details are those of"
+            " linux/amd64" % reference
+        ]
+        for name in ("asked amd64", "not asked"):
+            right = ok(run, name)
+            assert (right["exists"], right["missing"], right.get("warnings", [])) == (True, None, []), name
+            assert right["image"] == wrong["image"], name
+        refused = failed(run, "files of arm64")
+        assert "is a single linux/amd64 image, not linux/arm64; its files were not read" in refused["msg"]
+        # without platform, a single image is whatever it is, even where an index would be described for linux/amd64
+        alone = ok(run, "arm64 alone, not asked")
+        assert (alone["exists"], alone["missing"], alone.get("warnings", [])) == (True, None, [])
+        assert (alone["image"]["digest"], alone["image"]["architecture"]) == (arm64.digest, "arm64")
+        assert sk.digest("%s:arm64" % unique_repo) == arm64.digest
+        # the files of another platform were not read: no layer was downloaded (the configs, for the platforms, were)
+        blobs = [e["path"].rsplit("/", 1)[1] for e in registry_open.requests_since(mark) if "/blobs/" in e["path"]]
+        assert set(blobs) == {image.config_digests["linux/amd64"], arm64.config.digest}
+
+
+def test_missing_says_whether_the_repository_the_tag_or_the_digest_is_missing(
+    registry_token: RegistryServer,
+    image_factory: Callable[..., Image],
+    playbook: Playbook,
+    skopeo: Callable[..., Skopeo],
+    raw_client: Callable[..., RawClient],
+    unique_repo_factory: Callable[[], str],
+) -> None:
+    server = registry_token
+    repo, never = unique_repo_factory(), unique_repo_factory()
+    image = image_factory(layers=1)
+    raw_client(server).push_image(image, repo, ["v1"])
+    base, absent = "%s/%s" % (server.host, repo), "%s/%s" % (server.host, never)
+    unknown = "sha256:" + "0" * 64
+    auth = creds(server)
+    cases = {
+        "image": ({"image": base + ":v1"}, True, None),
+        "tag": ({"image": base + ":nope"}, False, "tag"),
+        "digest": ({"image": "%s@%s" % (base, unknown)}, False, "digest"),
+        "tag and unknown digest": ({"image": "%s:v1@%s" % (base, unknown)}, False, "digest"),
+        "image in no repository": ({"image": absent + ":v1"}, False, "repository"),
+        "digest in no repository": ({"image": "%s@%s" % (absent, image.digest)}, False, "repository"),
+        "repository": ({"repository": base}, True, None),
+        "no repository": ({"repository": absent}, False, "repository"),
+    }
+    tasks = [task(name, **args, **auth) for name, (args, _exists, _missing) in cases.items()]
+
+    # the witness: skopeo finds the image, not the others, and no tag list of the missing repository
+    sk = skopeo(server)
+    assert sk.exists("%s:v1" % repo) and not sk.exists("%s:nope" % repo) and not sk.exists("%s@%s" % (repo, unknown))
+    with pytest.raises(SkopeoError, match="fetching tags list: invalid status code from registry 404"):
+        sk.list_tags(never)
+
+    for check in (True, False):
+        mark = server.mark()
+        run = playbook(tasks, check=check)
+        for name, (_args, exists, missing) in cases.items():
+            result = ok(run, name)
+            assert (result["exists"], result["missing"]) == (exists, missing), name
+        # Only an image that is not there costs a tag list: one for each of the five, none for the one that is.
+        sent = [e for e in server.requests_since(mark) if e["status"] != 401]
+        tag_lists = [e["path"] for e in sent if e["path"].endswith("/tags/list")]
+        assert sorted(tag_lists) == sorted(
+            ["/v2/%s/tags/list" % repo] * 4 + ["/v2/%s/tags/list" % never] * 3
+        ), tag_lists  # each missing image and each repository task: three and one in repo, two and one in never
 
 
 def test_check_mode_reads_the_same_and_changes_nothing(

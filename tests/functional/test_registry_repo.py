@@ -9,10 +9,12 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 from support.images import OCI_INDEX, Image
 from support.rawhttp import RawClient
 from support.registry import RegistryServer
@@ -22,6 +24,18 @@ from test_registry_tag import assert_ok, credentials_for, failure, tag_state, wr
 MODULE = "ocireg.registry.registry_repo"
 KINDS = ["open", "htpasswd", "token"]
 RESULT_KEYS = ("deleted_tags", "kept_tags", "deleted_digests")
+
+
+# The one write check mode makes: finding out whether the registry deletes at all, with a DELETE of a manifest that
+# does not exist (404: deletes work; nothing changes either way).
+DELETE_CHECK = re.compile(r"DELETE /v2/.+/manifests/sha256:0{64} 404")
+
+
+def only_delete_checks(entries: list[dict[str, Any]]) -> int:
+    """How many delete checks are among the write requests of ENTRIES; fails on any other write."""
+    sent = writes(entries)
+    assert [line for line in sent if not DELETE_CHECK.fullmatch(line)] == [], "check mode wrote to the registry"
+    return len(sent)
 
 
 def repo_task(name: str, server: RegistryServer, *, ignore_errors: bool = False, **options: Any) -> dict[str, Any]:
@@ -41,6 +55,11 @@ def recent() -> str:
 def outcome(result: dict[str, Any]) -> dict[str, Any]:
     """What a run deleted and kept: check mode must report exactly what the real run then does."""
     return {key: result[key] for key in RESULT_KEYS}
+
+
+def reasons(result: dict[str, Any]) -> dict[str, tuple[str, str, str | None]]:
+    """tag -> (action, reason, removed_by) from a registry_repo result."""
+    return {entry["tag"]: (entry["action"], entry["reason"], entry["removed_by"]) for entry in result["tags"]}
 
 
 def snapshot(sk: Skopeo, repo: str, digests: list[str]) -> tuple[dict[str, str], dict[str, bool]]:
@@ -118,18 +137,43 @@ def test_retention_keeps_images_that_surviving_tags_share(
         "deleted_digests": [both_doomed.digest],
     }
 
+    expected_reasons = {
+        "pr-1": ("deleted", "older_than", "digest"),
+        "pr-1-alias": ("deleted", "older_than", "digest"),
+        "pr-2": ("deleted", "older_than", "untag"),  # its image stays for stable
+        "pr-2b": ("deleted", "older_than", "untag"),
+        "pr-3": ("kept", "older_than", None),  # too young
+        "stable": ("kept", "keep", None),
+        "v1.0": ("kept", "match", None),
+    }
+
     mark = server.mark()
     check = playbook(tasks, check=True, diff=True)
     preview = check.task("retain")
     assert_ok(preview, True)
     assert outcome(preview) == expected
     assert preview["exists"] is True
+    assert reasons(preview) == expected_reasons
+    by_tag = {entry["tag"]: entry for entry in preview["tags"]}
+    assert {tag: entry["digest"] for tag, entry in by_tag.items()} == before[0]  # skopeo's digests
+    assert by_tag["pr-2"]["detail"] == (
+        "matches the match pattern 'pr-.*'; matches no keep pattern; its image was created 2002-01-01T00:00:00Z,"
+        " longer ago than 30d (older_than); removed on its own: its image stays for the kept tag stable"
+    )
+    assert by_tag["pr-1"]["detail"].endswith("; its image is deleted by digest, with pr-1-alias")
+    assert by_tag["stable"]["detail"] == "matches the keep pattern 'stable'"
+    assert by_tag["v1.0"]["detail"] == "matches no pattern of match ('pr-.*', 'stable')"
     assert preview["diff"] == {
         "before": {"tags": ["pr-1", "pr-1-alias", "pr-2", "pr-2b", "pr-3", "stable", "v1.0"]},
         "after": {"tags": ["pr-3", "stable", "v1.0"]},
+        "prepared": "".join(
+            "%s %s (%s): %s\n" % (entry["action"], entry["tag"], entry["reason"], entry["detail"])
+            for entry in preview["tags"]
+        ),
     }
-    assert '-        "pr-1",' in check.stdout  # what --diff prints
-    assert writes(server.requests_since(mark)) == []
+    assert '-        "pr-1",' in check.stdout  # what --diff prints: the tag names, then a line per tag
+    assert "deleted pr-2 (older_than): " in check.stdout and "kept stable (keep): " in check.stdout
+    assert only_delete_checks(server.requests_since(mark)) == 1
     assert snapshot(sk, unique_repo, digests) == before, "check mode wrote to the registry"
 
     mark = server.mark()
@@ -137,6 +181,7 @@ def test_retention_keeps_images_that_surviving_tags_share(
     result = real.task("retain")
     assert_ok(result, True)
     assert outcome(result) == outcome(preview)
+    assert result["tags"] == preview["tags"]
     assert result["diff"] == preview["diff"]
     tags, present = snapshot(sk, unique_repo, digests)
     assert tags == {"pr-3": young.digest, "stable": one_kept.digest, "v1.0": unmatched.digest}
@@ -156,6 +201,7 @@ def test_retention_keeps_images_that_surviving_tags_share(
     rerun = again.task("retain")
     assert_ok(rerun, False)
     assert outcome(rerun) == {"deleted_tags": [], "kept_tags": expected["kept_tags"], "deleted_digests": []}
+    assert reasons(rerun) == {tag: expected_reasons[tag] for tag in expected["kept_tags"]}
     assert rerun["diff"]["before"] == rerun["diff"]["after"]
     assert snapshot(sk, unique_repo, digests) == (tags, present)
 
@@ -278,7 +324,9 @@ def test_retention_rules_and_their_combinations(
         assert outcome(result) == expected, name
     warnings = check.task("combined").get("warnings", [])
     assert any("nodate" in warning and "creation time" in warning for warning in warnings), warnings
-    assert writes(server.requests_since(mark)) == []
+    assert only_delete_checks(server.requests_since(mark)) == sum(
+        1 for case in cases.values() if case[2]["deleted_tags"]
+    )
     # Requests: the tag list once, one manifest GET per tag whose age matters (all of them here), each distinct
     # config once; without age rules, HEADs only.
     sent = requests_to(server, mark, by_count)
@@ -289,10 +337,10 @@ def test_retention_rules_and_their_combinations(
     assert sorted(config_reads) == sorted(
         f"GET /v2/{by_count}/blobs/{i.config_digests['linux/amd64']}" for i in [*dated.values(), undated]
     )
-    assert len(sent) == 1 + len(before["keep_last"]) + len(config_reads)
+    assert len(sent) == 1 + len(before["keep_last"]) + len(config_reads) + 1  # and the delete check
     child_sent = requests_to(server, mark, child_tagged)
-    assert sorted(line.split(" ")[0] for line in child_sent) == ["GET", "GET", "HEAD", "HEAD", "HEAD"]
-    # (the tag list, the kept index read to protect its children, and a HEAD per tag)
+    assert sorted(line.split(" ")[0] for line in child_sent) == ["DELETE", "GET", "GET", "HEAD", "HEAD", "HEAD"]
+    # (the tag list, the kept index read to protect its children, a HEAD per tag, and the delete check)
     assert f"GET /v2/{child_tagged}/manifests/{multi.digest}" in child_sent
     for name, (repo, _retention, _expected) in cases.items():
         assert tag_state(sk, repo) == before[name], "check mode wrote to the registry"
@@ -308,6 +356,17 @@ def test_retention_rules_and_their_combinations(
         for digest in expected["deleted_digests"]:
             assert not sk.exists(f"{repo}@{digest}"), (name, digest)
     assert sk.exists(f"{combined}@{x1.digest}")  # x1 was untagged; latest still uses the image
+    assert reasons(real.task("combined")) == {
+        "fresh": ("kept", "keep_last", None),  # the newest image of the candidates
+        "latest": ("kept", "keep", None),
+        "nodate": ("kept", "unknown_age", None),  # older_than cannot show it is old (the task warns)
+        "x1": ("deleted", "older_than", "untag"),
+        "x2": ("deleted", "older_than", "digest"),
+        "x3": ("deleted", "older_than", "digest"),
+    }
+    child = {entry["tag"]: entry for entry in real.task("index child")["tags"]}
+    assert child["multi-amd64"]["detail"].endswith("removed on its own: its image stays for the kept index multi")
+    assert (child["multi-lone"]["removed_by"], child["multi"]["reason"]) == ("digest", "match")  # not multi-.*
     assert sk.digest(f"{child_tagged}:multi") == multi.digest
     for child in multi.manifests.values():
         assert sk.exists(f"{child_tagged}@{child}")
@@ -322,6 +381,63 @@ def test_retention_rules_and_their_combinations(
         assert result["deleted_tags"] == [] and result["deleted_digests"] == []
         assert result["kept_tags"] == expected["kept_tags"]
     assert tag_state(sk, by_index) == {"multi": index_digest}
+
+
+# -- the module's EXAMPLES --------------------------------------------------------------------------------------
+
+
+def test_every_retention_example_is_safe_to_run_for_real(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    raw_client: Callable[..., RawClient],
+    playbook: Callable[..., Any],
+    unique_repo_factory: Callable[[], str],
+) -> None:
+    """Each retention example of registry_repo's EXAMPLES, copied as it is but without check_mode and with the
+    repository replaced, runs for real on a repository of old CI builds, releases, latest and a signature: it deletes
+    builds, never a release, latest or the signature."""
+    from ansible_collections.ocireg.registry.plugins.modules import registry_repo
+
+    server = registry_open
+    sk, raw = skopeo(server), raw_client(server)
+    protected = ["latest", "v1.0.0", "v2.3.4", "sha256-" + "ab" * 32 + ".sig"]
+    builds = ["main-%d" % n for n in range(1, 13)] + ["pr-%d" % n for n in range(1, 4)] + ["feature-x"]
+    # every image old, each a different one: every rule, keep_last included, has something to delete
+    images = {
+        tag: image_factory(created="2001-01-%02dT00:00:00Z" % n, layers=1, layer_size=32)
+        for n, tag in enumerate(protected + builds, 1)
+    }
+    examples = yaml.safe_load(registry_repo.EXAMPLES)
+    retention_examples = [task for task in examples if "retention" in task.get(MODULE, {})]
+    assert len(retention_examples) == 3, "an example was added or removed: look at this test"
+
+    ran = []
+    for position, example in enumerate(examples):
+        if "retention" not in example.get(MODULE, {}):
+            continue
+        repo = unique_repo_factory()
+        for tag, image in images.items():
+            push(raw, image, repo, tag)
+        task = {key: value for key, value in example.items() if key != "check_mode"}  # for real
+        task[MODULE] = dict(example[MODULE], repository=f"{server.host}/{repo}")
+        # the tasks after it that use its result (a debug of what it deleted), as written
+        following = []
+        for later in examples[position + 1 :]:
+            if MODULE in later:
+                break
+            following.append(later)
+        run = playbook([task, *following], diff=True)
+        assert run.rc == 0, run.output
+        result = run.task(example["name"])
+        assert_ok(result, True)
+        remaining = tag_state(sk, repo)
+        for tag in protected:
+            assert tag in remaining, (example["name"], tag, result["deleted_tags"])
+        assert set(result["deleted_tags"]) <= set(builds), example["name"]
+        assert remaining == {tag: images[tag].digest for tag in result["kept_tags"]}, example["name"]
+        ran.append((example["name"], result["deleted_tags"]))
+    assert len(ran) == 3, ran
 
 
 # -- state absent and present without retention ----------------------------------------------------------------
@@ -366,11 +482,22 @@ def test_absent_deletes_every_image_and_is_a_no_op_when_gone(
     preview = check.task("empty it")
     assert_ok(preview, True)
     assert outcome(preview) == expected
-    assert preview["diff"] == {"before": {"tags": ["a", "b", "d", "m"]}, "after": {"tags": []}}
+    assert preview["diff"]["before"] == {"tags": ["a", "b", "d", "m"]} and preview["diff"]["after"] == {"tags": []}
+    # a misspelled name deletes nothing: the task says so, naming the repository
+    never_warning = (
+        f"Repository {host}/{never} does not exist, so there is nothing to delete. If you expected tags there, check"
+        " its name and the registry."
+    )
     for name in ("missing", "missing, present"):
         assert_ok(check.task(name), False)
         assert check.task(name)["exists"] is False
         assert outcome(check.task(name)) == {"deleted_tags": [], "kept_tags": [], "deleted_digests": []}
+        assert check.task(name)["warnings"] == [never_warning]
+    assert tag_state(sk, never) == {}  # skopeo finds no such repository either
+    for name in ("report", "empty it"):
+        assert "warnings" not in check.task(name), name
+    assert {(entry["action"], entry["reason"]) for entry in preview["tags"]} == {("deleted", "state=absent")}
+    assert {(entry["action"], entry["reason"]) for entry in report["tags"]} == {("kept", "no_retention")}
     assert tag_state(sk, repo) == before, "check mode wrote to the registry"
 
     real = playbook(tasks[1:])
@@ -387,6 +514,11 @@ def test_absent_deletes_every_image_and_is_a_no_op_when_gone(
         result = again.task(name)
         assert_ok(result, False)
         assert result["exists"] is False and result["deleted_tags"] == []
+        # distribution still lists the emptied repository, with no tags
+        assert result["warnings"] == [
+            f"Repository {host}/{repo} has no tags, so there is nothing to delete. If you expected tags there, check"
+            " its name and the registry."
+        ]
 
 
 def test_a_registry_that_refuses_deletes_fails_the_task_and_nothing_changes(
@@ -402,18 +534,19 @@ def test_a_registry_that_refuses_deletes_fails_the_task_and_nothing_changes(
     push(raw, old, "t/locked", "old")
     push(raw, shared, "t/locked", "pr-1", "keep-me")
     before = tag_state(sk, "t/locked")
-    run = playbook(
-        [
-            repo_task(
-                "retain",
-                server,
-                ignore_errors=True,
-                repository=f"{server.host}/t/locked",
-                retention={"match": ["old", "pr-.*"]},
-            )
-        ]
+    task = repo_task(
+        "retain",
+        server,
+        ignore_errors=True,
+        repository=f"{server.host}/t/locked",
+        retention={"match": ["old", "pr-.*"]},
     )
-    result = failure(run, "retain")
+    # Check mode finds out what the real run would (one DELETE of a digest that does not exist), and fails as it does.
+    preview = failure(playbook([task], check=True), "retain")
+    assert "storage.delete.enabled" in preview["msg"] and "Nothing was changed" in preview["msg"], preview["msg"]
+    assert preview["changed"] is False
+
+    result = failure(playbook([task]), "retain")
     assert "storage.delete.enabled" in result["msg"], result["msg"]
     assert "Deleted before the failure: nothing" in result["msg"]
     assert result["changed"] is False and result["deleted_tags"] == []

@@ -10,10 +10,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.client import ClientFactory
+from support.faultproxy import FaultProxy
 from support.images import Image
 from support.rawhttp import RawClient
-from support.registry import RegistryServer
+from support.registry import RegistryServer, free_port
 from support.skopeo import Skopeo, SkopeoError
+
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import UnsupportedError
 
 MODULE = "ocireg.registry.registry_tag"
 WRITE_METHODS = {"PUT", "POST", "PATCH", "DELETE"}
@@ -262,24 +266,188 @@ def test_absent_removes_only_the_named_tags(
     assert tag_state(sk, unique_repo) == {"c": single.digest, "m2": multi.digest, "d2": docker.digest}
 
 
-def test_absent_puts_the_tag_back_when_the_registry_refuses_deletes(
+def stored_manifests(server: RegistryServer, repo: str) -> set[str]:
+    """Every manifest digest REPO holds, tagged or not, as the registry's storage directory lists them: a manifest is
+    in the repository while its revision link exists (deleting it removes the link, not the directory)."""
+    revisions = server.storage / "docker/registry/v2/repositories" / repo / "_manifests/revisions"
+    return {f"{link.parent.parent.name}:{link.parent.name}" for link in revisions.glob("*/*/link")}
+
+
+@pytest.mark.parametrize("kind", ["open", "token"])
+def test_absent_where_deletes_are_disabled_fails_before_moving_anything_and_leaves_nothing(
+    kind: str,
     registry_factory: Callable[..., RegistryServer],
     image_factory: Callable[..., Image],
     skopeo: Callable[..., Skopeo],
     playbook: Callable[..., Any],
+) -> None:
+    server = registry_factory(kind, config_overrides={"storage": {"delete": {"enabled": False}}})
+    sk = skopeo(server)
+    image = image_factory()
+    for tag in ("x", "y", "keep"):
+        sk.copy(image.oci, f"t/keep:{tag}")
+    tags, manifests = tag_state(sk, "t/keep"), stored_manifests(server, "t/keep")
+    assert manifests == {image.digest}
+    task = tag_task(
+        "untag", server, ignore_errors=True, repository=f"{server.host}/t/keep", tag=["x", "y"], state="absent"
+    )
+    probe = f"DELETE /v2/t/keep/manifests/sha256:{'0' * 64} 405"
+
+    for check in (True, False, False):  # check mode, the real run, and a second real run
+        mark = server.mark()
+        run = playbook([task], check=check)
+        result = failure(run, "untag")
+        assert result["changed"] is False, result
+        assert result["msg"] == (
+            f"Cannot remove tags x, y from {server.host}/t/keep: Failed to check whether deletes are allowed in t/keep"
+            f" (a DELETE of a manifest that does not exist) on registry {server.host}, repository t/keep: HTTP 405"
+            " UNSUPPORTED (The operation is unsupported.). Deleting is disabled on this registry (distribution:"
+            f" storage.delete.enabled). Nothing was changed: x still points at {image.digest}; y still points at"
+            f" {image.digest}."
+        ), result["msg"]
+        # One DELETE that changes nothing, and no other write: no placeholder was pushed, no tag was moved.
+        assert writes([e for e in server.requests_since(mark) if e["status"] != 401]) == [probe]
+        assert tag_state(sk, "t/keep") == tags
+        assert stored_manifests(server, "t/keep") == manifests
+
+
+def test_the_delete_check_against_distribution_changes_nothing_and_keeps_what_the_registry_said(
+    registry_factory: Callable[..., RegistryServer],
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    fault_proxy: Callable[..., FaultProxy],
+) -> None:
+    connect = ClientFactory()
+    image = image_factory()
+    try:
+        for enabled in (True, False):
+            server = registry_factory("open", config_overrides={"storage": {"delete": {"enabled": enabled}}})
+            skopeo(server).copy(image.oci, "t/keep:x")
+            client = connect(server, "t/keep")
+            mark = server.mark()
+            if enabled:
+                assert client.confirm_deletes("t/keep") is True
+            else:
+                with pytest.raises(UnsupportedError) as caught:
+                    client.confirm_deletes("t/keep")
+                assert (caught.value.status, caught.value.codes) == (405, ["UNSUPPORTED"])
+                assert str(caught.value).endswith(
+                    "HTTP 405 UNSUPPORTED (The operation is unsupported.). Deleting is disabled on this registry"
+                    " (distribution: storage.delete.enabled)"
+                )
+                with pytest.raises(UnsupportedError) as caught:
+                    client.delete_manifest("t/keep", image.digest)
+                assert (caught.value.status, caught.value.codes) == (405, ["UNSUPPORTED"])
+                assert caught.value.details == [""]
+            probe = f"DELETE /v2/t/keep/manifests/sha256:{'0' * 64} {404 if enabled else 405}"
+            assert writes(server.requests_since(mark))[0] == probe
+            assert stored_manifests(server, "t/keep") == {image.digest}
+            assert tag_state(skopeo(server), "t/keep") == {"x": image.digest}
+
+        # An answer that says neither (here a 502 from a proxy, past the retries): False, for the caller to try.
+        proxy = fault_proxy(server)
+        proxy.inject("502", method="DELETE", path=r"/manifests/sha256:0{64}$")
+        assert connect(server.seen_at(proxy.host), "t/keep", retries=0).confirm_deletes("t/keep") is False
+    finally:
+        connect.close()
+
+
+def test_absent_for_a_user_who_may_push_but_not_delete_fails_before_moving_anything(
+    registry_factory: Callable[..., RegistryServer],
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    playbook: Callable[..., Any],
+) -> None:
+    server = registry_factory("token", user_actions={"alice": ["pull", "push"], "reader": ["pull"]})
+    image = image_factory()
+    skopeo(server, username="bob", password=server.users["bob"]).copy(image.oci, "t/keep:x")
+    alice = {"username": "alice", "password": server.users["alice"]}
+    task = {
+        "name": "untag",
+        MODULE: {"repository": f"{server.host}/t/keep", "tag": "x", "state": "absent", **alice},
+        "ignore_errors": True,
+    }
+
+    for check in (True, False):
+        mark = server.mark()
+        result = failure(playbook([task], check=check), "untag")
+        assert result["changed"] is False
+        # the registry's refusal of the delete scope, in the words of the auth layer
+        assert result["msg"].startswith(f"Cannot remove tag x from {server.host}/t/keep: "), result["msg"]
+        assert "repository:t/keep:pull,push,delete" in result["msg"] and "alice" in result["msg"], result["msg"]
+        assert f"Nothing was changed: x still points at {image.digest}." in result["msg"]
+        assert [w for w in writes(server.requests_since(mark)) if not w.endswith(" 401")] == []
+        assert stored_manifests(server, "t/keep") == {image.digest}
+        assert tag_state(skopeo(server, username="bob", password=server.users["bob"]), "t/keep") == {"x": image.digest}
+
+
+def test_absent_where_the_check_says_neither_puts_the_tag_back_when_the_registry_refuses(
+    registry_factory: Callable[..., RegistryServer],
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    playbook: Callable[..., Any],
+    fault_proxy: Callable[..., FaultProxy],
 ) -> None:
     server = registry_factory("open", config_overrides={"storage": {"delete": {"enabled": False}}})
     sk = skopeo(server)
     image = image_factory()
     sk.copy(image.oci, "t/keep:x")
     sk.copy(image.oci, "t/keep:y")
-    run = playbook(
-        [tag_task("untag", server, ignore_errors=True, repository=f"{server.host}/t/keep", tag="x", state="absent")]
-    )
-    result = failure(run, "untag")
+    proxy = fault_proxy(server)
+    proxy.inject("502", method="DELETE", path=r"/manifests/sha256:0{64}$")  # the check gets no useful answer
+    task = tag_task("untag", server, ignore_errors=True, repository=f"{proxy.host}/t/keep", tag="x", state="absent")
+    task[MODULE]["retries"] = 0
+
+    result = failure(playbook([task]), "untag")
+
     assert "x" in result["msg"] and "storage.delete.enabled" in result["msg"], result["msg"]
-    assert "still points at %s" % image.digest in result["msg"]
+    assert "The tag still points at %s" % image.digest in result["msg"]
+    assert result["changed"] is False  # the tag was put back: no tag changed
     assert tag_state(sk, "t/keep") == {"x": image.digest, "y": image.digest}
+    # Found out by trying: the placeholder the tag was moved onto could not be deleted, and stays, untagged.
+    (placeholder,) = stored_manifests(server, "t/keep") - {image.digest}
+    assert f"the placeholder manifest {placeholder} it was moved onto stays, untagged" in result["msg"]
+
+
+def test_absent_checks_deletes_once_and_asks_by_name_once_per_task(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    playbook: Callable[..., Any],
+    unique_repo: str,
+) -> None:
+    sk = skopeo(registry_open)
+    image = image_factory()
+    for tag in ("a", "b", "c", "keep"):
+        sk.copy(image.oci, f"{unique_repo}:{tag}")
+    repo = f"{registry_open.host}/{unique_repo}"
+    tasks = [tag_task("untag three", registry_open, repository=repo, tag=["a", "b", "c", "gone"], state="absent")]
+
+    mark = registry_open.mark()
+    check = playbook(tasks, check=True)
+    assert_ok(check.task("untag three"), True)
+    sent = registry_open.requests_since(mark)
+    assert writes(sent) == [f"DELETE /v2/{unique_repo}/manifests/sha256:{'0' * 64} 404"]  # the check, nothing else
+    assert tag_state(sk, unique_repo) == {tag: image.digest for tag in ("a", "b", "c", "keep")}
+
+    mark = registry_open.mark()
+    real = playbook(tasks)
+    assert_ok(real.task("untag three"), True)
+    sent = registry_open.requests_since(mark)
+    assert tag_state(sk, unique_repo) == {"keep": image.digest}
+    deletes = [e for e in sent if e["method"] == "DELETE"]
+    assert [(e["path"].rsplit("/", 1)[1], e["status"]) for e in deletes[:2]] == [
+        ("sha256:" + "0" * 64, 404),
+        ("a", 400),
+    ]
+    assert [e["status"] for e in deletes[2:]] == [202, 202, 202]  # the three placeholders, by digest
+    # 4 HEADs, the check, one DELETE by name, and per tag: POST+PUT of the placeholder config, PUT, DELETE
+    assert len(sent) == 4 + 1 + 1 + 3 * 4, [f"{e['method']} {e['path']} {e['status']}" for e in sent]
+    assert stored_manifests(registry_open, unique_repo) == {image.digest}
+
+    again = playbook(tasks)
+    assert_ok(again.task("untag three"), False)
+    assert tag_state(sk, unique_repo) == {"keep": image.digest}
 
 
 # -- overwrite guard --------------------------------------------------------------------------------------------
@@ -406,6 +574,46 @@ def test_bad_input_fails_naming_the_value_and_changes_nothing(
     assert writes(registry_open.requests_since(mark)) == []
     assert tag_state(sk, unique_repo) == before
     assert tag_state(sk, "t/nothing-here") == {}
+
+
+def test_a_source_without_a_registry_is_said_to_be_read_as_a_docker_hub_image(
+    registry_open: RegistryServer,
+    image_factory: Callable[..., Image],
+    skopeo: Callable[..., Skopeo],
+    playbook: Callable[..., Any],
+    unique_repo: str,
+) -> None:
+    sk = skopeo(registry_open)
+    image = image_factory()
+    sk.copy(image.oci, f"{unique_repo}:1.1.0")
+    before = tag_state(sk, unique_repo)
+    repo = f"{registry_open.host}/{unique_repo}"
+    # Docker Hub is made unreachable, and quickly so, whatever the machine's network: HTTPS goes to a closed port.
+    no_hub = {"HTTPS_PROXY": f"http://127.0.0.1:{free_port()}", "NO_PROXY": "127.0.0.1,localhost"}
+    options = {"repository": repo, "tag": "stable", "retries": 0}
+    tasks = [
+        {**tag_task("bare tag", registry_open, ignore_errors=True, source="1.1.0", **options), "environment": no_hub},
+        {
+            **tag_task("hub named", registry_open, ignore_errors=True, source="docker.io/library/1.1.0", **options),
+            "environment": no_hub,
+        },
+    ]
+    hint = (
+        "'1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/1.1.0:latest; to name a"
+        f" tag of {repo}, write {repo}:1.1.0."
+    )
+
+    for check in (True, False, False):
+        mark = registry_open.mark()
+        run = playbook(tasks, check=check)
+        bare, named = failure(run, "bare tag"), failure(run, "hub named")
+        for result in (bare, named):
+            assert result["changed"] is False
+            assert result["msg"].startswith("Cannot reach registry docker.io"), result["msg"]
+        assert bare["msg"].endswith(". " + hint) and bare["msg"].count("names no registry") == 1, bare["msg"]
+        assert "names no registry" not in named["msg"], named["msg"]
+        assert registry_open.requests_since(mark) == []  # the source is read first, and failed
+        assert tag_state(sk, unique_repo) == before
 
 
 # -- request counts ---------------------------------------------------------------------------------------------

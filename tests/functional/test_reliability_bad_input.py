@@ -2,8 +2,10 @@
 
 One playbook holds the whole matrix (every task ignore_errors), across the four modules, the filter and the lookup:
 invalid references, tags, digests, durations, regexes and platforms; mutually exclusive and missing options; an
-unreachable host (a closed loopback port); a TLS registry presented with the wrong CA; a missing and a malformed
-auth file; a credentials entry with neither password nor token. Each case must end failed, with a message that
+unreachable host (a closed loopback port) and one that never answers (each says how long retrying took); a TLS
+registry presented with the wrong CA; the wrong scheme both ways (https:// to the plain-HTTP registry, the TLS one on
+loopback without a scheme); a missing CA, client certificate or key; a missing and a malformed auth file; a
+credentials entry with neither password nor token. Each case must end failed, with a message that
 contains the bad value, and without a traceback or "MODULE FAILURE". Both registries involved are compared before
 and after: the API's view (catalog, tags, manifest digests) and the files in their storage.
 """
@@ -11,6 +13,7 @@ and after: the API's view (catalog, tags, manifest digests) and the files in the
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,12 +66,21 @@ def snapshot(server: RegistryServer) -> dict[str, Any]:
 
 
 def matrix(
-    host: str, tls: RegistryServer, wrong_ca: Path, closed: str, missing: Path, malformed: Path
+    host: str, tls: RegistryServer, wrong_ca: Path, closed: str, missing: Path, malformed: Path, silent: str
 ) -> dict[str, Case]:
     tls_ref = f"https://{tls.host}/t/app"
     wrong_tls = {"ca_path": str(wrong_ca)}
     unreachable = f"{closed}/t/app"
     no_secret = {host: {"username": "alice"}}
+    # Docker Hub, for a reference that names no registry, made unreachable whatever the network: a closed proxy port.
+    no_hub = {"HTTPS_PROXY": f"http://{closed}", "NO_PROXY": "127.0.0.1,localhost"}
+    # an https:// reference to the plain-HTTP registry, and the TLS registry on loopback without a scheme (http://)
+    https_to_http = [f"The registry answers plain HTTP: use http://{host}/... in the reference"]
+    http_to_https = ["HTTP 400", "asked over plain HTTP", f"use https://{tls.host}/... in the reference"]
+    no_file = missing.with_name("no-such.pem")
+    missing_file = ["names %s, which does not exist" % no_file]
+    gave_up = ["gave up after 1 retry over"]
+    timed_out = ["Timed out after 0.5 seconds", "gave up after 2 retries over"]
     return {
         # -- registry_info ---------------------------------------------------------------------------------
         "info: uppercase repository": module_case(INFO, [f"{host}/T/App:v1"], image=f"{host}/T/App:v1"),
@@ -91,7 +103,13 @@ def matrix(
             INFO, ["paths", "not repository"], repository=f"{host}/t/app", paths=["/etc"]
         ),
         "info: negative timeout": module_case(INFO, ["timeout", "-1"], image=f"{host}/t/app:v1", timeout=-1),
-        "info: unreachable": module_case(INFO, [closed], image=f"{unreachable}:v1", retries=1),
+        "info: unreachable": module_case(INFO, [closed, *gave_up], image=f"{unreachable}:v1", retries=1),
+        "info: no answer": module_case(INFO, [silent, *timed_out], image=f"{silent}/t/app:v1", timeout=0.5, retries=2),
+        "info: https to plain http": module_case(INFO, https_to_http, image=f"https://{host}/t/app:v1"),
+        "info: tls without a scheme": module_case(INFO, http_to_https, image=f"{tls.host}/t/app:v1"),
+        "info: missing ca_path": module_case(
+            INFO, ["ca_path", *missing_file], image=f"{tls_ref}:v1", ca_path=str(no_file)
+        ),
         "info: wrong CA": module_case(INFO, [tls.host, "TLS"], image=f"{tls_ref}:v1", **wrong_tls),
         "info: missing auth file": module_case(INFO, [str(missing)], image=f"{host}/t/app:v1", auth_file=str(missing)),
         "info: malformed auth file": module_case(
@@ -130,10 +148,25 @@ def matrix(
             TAG, ["at least one tag"], repository=f"{host}/t/app", tag=[], source=f"{host}/t/app:v1"
         ),
         "tag: unreachable": module_case(
-            TAG, [closed], repository=unreachable, tag="v2", source=f"{unreachable}:v1", retries=1
+            TAG, [closed, *gave_up], repository=unreachable, tag="v2", source=f"{unreachable}:v1", retries=1
+        ),
+        "tag: missing client_cert": module_case(
+            TAG,
+            ["client_cert", *missing_file],
+            repository=tls_ref,
+            tag="v2",
+            source=f"{tls_ref}:v1",
+            client_cert=str(no_file),
         ),
         "tag: wrong CA": module_case(
             TAG, [tls.host, "TLS"], repository=tls_ref, tag="v2", source=f"{tls_ref}:v1", **wrong_tls
+        ),
+        "tag: bare tag as source (Docker Hub)": (
+            {
+                TAG: {"repository": f"{host}/t/app", "tag": "v2", "source": "1.1.0", "retries": 0},
+                "environment": no_hub,
+            },
+            ["'1.1.0'", "read as the Docker Hub image docker.io/library/1.1.0:latest", f"write {host}/t/app:1.1.0"],
         ),
         "tag: credentials without secret": module_case(
             TAG,
@@ -169,6 +202,22 @@ def matrix(
         "image: unsupported transport": module_case(
             IMAGE, ["ftp"], src="ftp://example.com/app.tar", dest=f"{host}/t/copy:v1"
         ),
+        "image: skopeo's containers-storage": module_case(
+            IMAGE,
+            ["'containers-storage:app'", "oci-archive:FILE[:REF]", "write docker://containers-storage:app"],
+            src="containers-storage:app",
+            dest=f"{host}/t/copy:v1",
+        ),
+        "image: unknown transport": module_case(
+            IMAGE,
+            ["'podman:'", "not a transport", "docker-archive:FILE[:REF]"],
+            src="podman:/x",
+            dest=f"{host}/t/copy:v1",
+        ),
+        "image: bare tag (Docker Hub)": (
+            {IMAGE: {"src": "1.1.0", "dest": f"{host}/t/copy:v1", "retries": 0}, "environment": no_hub},
+            ["'1.1.0'", "read as the Docker Hub image docker.io/library/1.1.0:latest", "REGISTRY/REPOSITORY:1.1.0"],
+        ),
         "image: dest digest differs": module_case(
             IMAGE, [ZERO_DIGEST], src=f"{host}/t/app:v1", dest=f"{host}/t/copy@{ZERO_DIGEST}"
         ),
@@ -186,7 +235,18 @@ def matrix(
             credentials={host: {"username": "alice", "password": "s3cr3t-pw", "token": "s3cr3t-token"}},
         ),
         "image: unreachable": module_case(
-            IMAGE, [closed], src=f"{unreachable}:v1", dest=f"{host}/t/copy:v1", retries=1
+            IMAGE, [closed, *gave_up], src=f"{unreachable}:v1", dest=f"{host}/t/copy:v1", retries=1
+        ),
+        "image: tls without a scheme": module_case(
+            IMAGE, http_to_https, src=f"{tls.host}/t/app:v1", dest=f"{host}/t/copy:v1"
+        ),
+        "image: client_key is a directory": module_case(
+            IMAGE,
+            ["client_key", f"names {missing.parent}, which is not a file"],
+            src=f"{tls_ref}:v1",
+            dest=f"{host}/t/copy:v1",
+            client_cert=str(wrong_ca),
+            client_key=str(missing.parent),
         ),
         "image: wrong CA": module_case(
             IMAGE, [tls.host, "TLS"], src=f"{tls_ref}:v1", dest=f"{host}/t/copy:v1", **wrong_tls
@@ -213,7 +273,10 @@ def matrix(
         "repo: unknown retention key": module_case(
             REPO, ["keep_first"], repository=f"{host}/t/app", retention={"keep_first": 1}
         ),
-        "repo: unreachable": module_case(REPO, [closed], repository=unreachable, retention={"keep_last": 1}, retries=1),
+        "repo: unreachable": module_case(
+            REPO, [closed, *gave_up], repository=unreachable, retention={"keep_last": 1}, retries=1
+        ),
+        "repo: https to plain http": module_case(REPO, https_to_http, repository=f"https://{host}/t/app"),
         "repo: malformed auth file": module_case(
             REPO, [str(malformed)], repository=f"{host}/t/app", auth_file=str(malformed)
         ),
@@ -227,7 +290,11 @@ def matrix(
         "lookup: bad reference": lookup_case(["Not Valid"], "Not Valid"),
         "lookup: sha1 digest": lookup_case(["sha1", "sha256, sha384 and sha512"], f"{host}/t/app@sha1:{'a' * 40}"),
         "lookup: bad platform": lookup_case(["linux//"], f"{host}/t/multi:v1", platform="linux//"),
-        "lookup: unreachable": lookup_case([closed], f"{unreachable}:v1", retries=1),
+        "lookup: unreachable": lookup_case([closed, *gave_up], f"{unreachable}:v1", retries=1),
+        "lookup: no answer": lookup_case([silent, *timed_out], f"{silent}/t/app:v1", timeout=0.5, retries=2),
+        "lookup: https to plain http": lookup_case(https_to_http, f"https://{host}/t/app:v1"),
+        "lookup: tls without a scheme": lookup_case(http_to_https, f"{tls.host}/t/app:v1"),
+        "lookup: missing ca_path": lookup_case(["ca_path", *missing_file], f"{tls_ref}:v1", ca_path=str(no_file)),
         "lookup: wrong CA": lookup_case([tls.host, "TLS"], f"{tls_ref}:v1", **wrong_tls),
         "lookup: missing auth file": lookup_case([str(missing)], f"{host}/t/app:v1", auth_file=str(missing)),
         "lookup: malformed auth file": lookup_case([str(malformed)], f"{host}/t/app:v1", auth_file=str(malformed)),
@@ -253,11 +320,16 @@ def test_bad_input_fails_naming_the_value_without_traceback_and_changes_nothing(
     wrong_ca = CertificateAuthority(tmp_path / "other-ca").cert_path
     malformed = tmp_path / "malformed-auth.json"
     malformed.write_text('{"auths": {"%s": {"auth": ' % server.host)
-    cases = matrix(server.host, tls, wrong_ca, f"127.0.0.1:{free_port()}", tmp_path / "no-such-auth.json", malformed)
+    # A port that takes connections and never answers: each request times out.
+    silent = socket.create_server(("127.0.0.1", 0), backlog=64)
+    missing = tmp_path / "no-such-auth.json"
+    closed, silent_host = f"127.0.0.1:{free_port()}", "127.0.0.1:%d" % silent.getsockname()[1]
+    cases = matrix(server.host, tls, wrong_ca, closed, missing, malformed, silent_host)
     assert len(cases) >= 40
     before = {"open": snapshot(server), "tls": snapshot(tls)}
 
-    run = playbook([{"name": name, **entry, "ignore_errors": True} for name, (entry, _expected) in cases.items()])
+    with silent:
+        run = playbook([{"name": name, **entry, "ignore_errors": True} for name, (entry, _expected) in cases.items()])
 
     problems = []
     for name, (_entry, expected) in cases.items():

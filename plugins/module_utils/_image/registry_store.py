@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -42,6 +43,27 @@ SIZED_CHUNK_STATUSES = frozenset((411, 413, 416))
 SIZED_CHUNK_CODES = frozenset(("RANGE_INVALID", "SIZE_INVALID"))
 
 
+@contextlib.contextmanager
+def noting_docker_hub(reference: Reference, tag_of: str | None = None) -> Iterator[None]:
+    """Add :meth:`Reference.docker_hub_note` to a :class:`RegistryError` raised inside, about ``reference``, when its
+    text named no registry: a failure on Docker Hub (unreachable, not found, unauthorized) then says why Docker Hub was
+    asked. Only once, whichever of the nested places that know the reference sees the error first."""
+    try:
+        yield
+    except RegistryError as err:
+        reading = reference.docker_hub_reading()
+        if not reading or reading in err.message:
+            raise
+        raise type(err)(
+            "%s. %s" % (err.message.rstrip("."), reference.docker_hub_note(tag_of)),
+            registry=err.registry,
+            repository=err.repository,
+            status=err.status,
+            codes=err.codes,
+            details=err.details,
+        ) from None
+
+
 class _RegistryBlobStream(BlobStream):
     def __init__(self, reader: Any):
         self.reader = reader
@@ -67,24 +89,29 @@ class RegistrySource(ImageSource):
         self.retry = client.transport.retry
 
     def peek(self) -> tuple[str, str] | None:
-        descriptor = self.client.head_manifest(self.repository, self.reference.manifest_reference)
-        if descriptor is None:
-            raise self._missing()
+        with noting_docker_hub(self.reference):
+            descriptor = self.client.head_manifest(self.repository, self.reference.manifest_reference)
+            if descriptor is None:
+                raise self._missing()
         return descriptor.digest, descriptor.media_type
 
     def top_manifest(self) -> ManifestInfo:
-        try:
-            fetched = self.client.get_manifest(self.repository, self.reference.manifest_reference)
-        except NotFoundError:
-            raise self._missing() from None
+        with noting_docker_hub(self.reference):
+            try:
+                fetched = self.client.get_manifest(self.repository, self.reference.manifest_reference)
+            except NotFoundError:
+                raise self._missing() from None
         return parse_manifest(fetched.raw, fetched.media_type)
 
     def child_manifest(self, descriptor: Descriptor) -> ManifestInfo:
-        fetched = self.client.get_manifest(self.repository, descriptor.digest)
+        with noting_docker_hub(self.reference):
+            fetched = self.client.get_manifest(self.repository, descriptor.digest)
         return parse_manifest(fetched.raw, fetched.media_type or descriptor.media_type)
 
     def open_blob(self, descriptor: Descriptor) -> BlobStream:
-        return _RegistryBlobStream(self.client.open_blob(self.repository, descriptor.digest, descriptor.size))
+        with noting_docker_hub(self.reference):
+            reader = self.client.open_blob(self.repository, descriptor.digest, descriptor.size)
+        return _RegistryBlobStream(reader)
 
     def mount_origin(self) -> tuple[str, str]:
         return self.client.transport.base_url, self.repository

@@ -10,6 +10,11 @@
 - anything else (optionally prefixed ``docker://``) is a registry reference.
 
 Like skopeo, the path ends at the first ``:``, so it cannot contain one.
+
+Text that starts with another transport is refused, listing the supported ones, before it can be read as an image on
+Docker Hub: skopeo's other transports (``containers-storage:IMAGE``, ``dir:PATH``...) whatever follows them, as skopeo
+reads them, and any other ``word:`` followed by something with a ``/`` or ``:`` in it that is not ``PORT/`` (so
+``foo:/srv/x`` is refused, and ``app:1.0``, ``localhost:5000/app`` or ``app:bad!`` are read, or refused, as references).
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ DOCKER_TRANSPORT_PREFIX = "docker://"
 
 # Other skopeo transports, named so that a user who tries one learns it is not supported.
 OTHER_TRANSPORTS = ("dir", "containers-storage", "docker-daemon", "ostree", "sif", "tarball")
+# What a transport's name looks like: lowercase words joined by '-', as skopeo's are. No '.', so no host name matches.
+_TRANSPORT_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_PORT_AND_PATH = re.compile(r"[0-9]+/")
 
 # The OCI image-spec grammar for org.opencontainers.image.ref.name.
 _OCI_REF_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
@@ -41,6 +49,10 @@ _ARCHIVE_INDEX = re.compile(r"@([0-9]+)")
 _FORMS = (
     "a registry reference ([registry/]repository[:tag][@digest]), oci:DIR[:REF], oci-archive:FILE[:REF]"
     " or docker-archive:FILE[:REF]"
+)
+_SUPPORTED_TRANSPORTS = (
+    "The supported transports are docker:// (or no prefix) for a registry reference"
+    " ([registry/]repository[:tag][@digest]), oci:DIR[:REF], oci-archive:FILE[:REF] and docker-archive:FILE[:REF]."
 )
 
 
@@ -78,11 +90,40 @@ def parse_location(text: object, option: str = "src", default_tag: str | None = 
     transport, colon, rest = text.partition(":")
     if colon and transport in STORE_TRANSPORTS:
         return _store(transport, rest, option, text)
-    if colon and transport in OTHER_TRANSPORTS and not is_tag(rest):
-        raise InvalidInputError(
-            "%s %r uses the %s: transport, which is not supported; use %s" % (option, text, transport, _FORMS)
-        )
+    if colon and (transport in OTHER_TRANSPORTS or _looks_like_a_transport(transport, rest)):
+        raise InvalidInputError(_unsupported_transport(option, text, transport))
     return _registry(text, option, default_tag)
+
+
+def _looks_like_a_transport(word: str, rest: str) -> bool:
+    """``word:rest`` reads as a transport and what it names, not as ``repository:tag`` nor ``host:port/path``."""
+    if not _TRANSPORT_NAME.fullmatch(word) or word == "localhost" or not rest or rest.startswith("//"):
+        return False  # "//": a scheme, which the reference parser judges
+    tag = rest.partition("@")[0]
+    if is_tag(tag) or _PORT_AND_PATH.match(rest):
+        return False
+    return "/" in tag or ":" in tag  # else a tag, if a malformed one: the reference parser says what is wrong
+
+
+def _unsupported_transport(option: str, text: str, transport: str) -> str:
+    if transport in OTHER_TRANSPORTS:
+        message = "%s %r uses skopeo's %s: transport, which this collection does not support. %s" % (
+            option,
+            text,
+            transport,
+            _SUPPORTED_TRANSPORTS,
+        )
+        try:
+            parse_reference(text)
+        except InvalidReferenceError:
+            return message
+        return message + " To name the Docker Hub image %s, write docker://%s." % (text, text)
+    return "%s %r starts with %r, which is not a transport this collection knows. %s" % (
+        option,
+        text,
+        transport + ":",
+        _SUPPORTED_TRANSPORTS,
+    )
 
 
 def _registry(text: str, option: str, default_tag: str | None) -> Reference:

@@ -308,6 +308,9 @@ class Reference:
     tag: str | None = None
     digest: str | None = None
     scheme: str | None = None
+    # The text this was parsed from (None when built directly), so that a message can say how it was read. Not part
+    # of what the reference is: equal references compare equal however they were written.
+    written: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         registry = _require_text("registry", self.registry, "registry.example.com:5000")
@@ -365,6 +368,48 @@ class Reference:
         """What goes in ``/v2/<name>/manifests/<reference>``: the digest when there is one, else the tag."""
         return self.digest or self.tag
 
+    @property
+    def registry_implied(self) -> bool:
+        """True when the text named no registry, so that it was read as a Docker Hub image (``1.1.0`` is
+        ``docker.io/library/1.1.0:latest``). False when it names ``docker.io`` itself, and for a reference built
+        directly."""
+        return self.written is not None and self.registry == DEFAULT_REGISTRY and not _names_registry(self.written)
+
+    @property
+    def looks_like_bare_tag(self) -> bool:
+        """True for an image reference written as one word, such as ``1.1.0`` or ``stable``: read as a Docker Hub
+        repository with the tag ``latest``, although it may well have been meant as a tag."""
+        return (
+            self.registry_implied
+            and self.digest is None
+            and self.tag == DEFAULT_TAG
+            and self.repository == "%s/%s" % (OFFICIAL_NAMESPACE, self.written)
+        )
+
+    def docker_hub_reading(self) -> str:
+        """How the text was read, when it named no registry ("" otherwise): the first part of :meth:`docker_hub_note`,
+        the same whatever the hint."""
+        if not self.registry_implied:
+            return ""
+        return "%s names no registry, so it was read as the Docker Hub image %s" % (
+            _quote(self.written),
+            self.canonical,
+        )
+
+    def docker_hub_note(self, tag_of: str | None = None) -> str:
+        """A sentence for an error about this reference when its text named no registry, else "".
+
+        For text that looks like a bare tag it adds how to name a tag: of the repository ``tag_of`` when given
+        (``registry_tag``'s source is a tag of its repository more often than an image on Docker Hub), else of any.
+        """
+        reading = self.docker_hub_reading()
+        if not reading:
+            return ""
+        if self.looks_like_bare_tag:
+            repository = tag_of or "REGISTRY/REPOSITORY"
+            reading += "; to name a tag of %s, write %s:%s" % (tag_of or "a repository", repository, self.written)
+        return reading + "."
+
     def with_tag(self, tag: str | None) -> Reference:
         """The same repository with ``tag`` (None removes it); a digest is kept, like docker's WithTag."""
         return dataclasses.replace(self, tag=tag)
@@ -374,7 +419,7 @@ class Reference:
         return dataclasses.replace(self, digest=digest)
 
     def to_dict(self) -> dict:
-        """The parts the ``parse_reference`` filter returns."""
+        """The parts the ``parse_reference`` filter returns (``scheme``: the one the text gave, else None)."""
         return {
             "registry": self.registry,
             "repository": self.repository,
@@ -383,6 +428,7 @@ class Reference:
             "canonical": self.canonical,
             "familiar": self.familiar,
             "official": self.official,
+            "scheme": self.scheme,
         }
 
     def _suffix(self) -> str:
@@ -446,6 +492,13 @@ def _split(text: object, kind: str) -> tuple[str, str | None, str, str, str | No
     return value, scheme, registry, repository, tag, digest
 
 
+def _names_registry(text: str) -> bool:
+    """Whether reference text names its registry, by the rule :func:`_split` reads it with."""
+    scheme, rest = _split_scheme(text, "image reference")
+    first, slash, _rest = rest.partition("@")[0].partition("/")
+    return scheme is not None or bool(slash and _is_registry_component(first))
+
+
 def _is_registry_component(component: str) -> bool:
     return "." in component or ":" in component or component.lower() == "localhost" or component.startswith("[")
 
@@ -455,10 +508,10 @@ def parse_reference(text: object, *, default_tag: str | None = DEFAULT_TAG) -> R
 
     ``default_tag`` applies only when neither tag nor digest is given; pass None to keep the tag None.
     """
-    scheme, registry, repository, tag, digest = _split(text, "image reference")[1:]
+    value, scheme, registry, repository, tag, digest = _split(text, "image reference")
     if tag is None and digest is None and default_tag is not None:
         tag = validate_tag(default_tag)
-    return Reference(registry, repository, tag, digest, scheme)
+    return Reference(registry, repository, tag, digest, scheme, written=value)
 
 
 def parse_repository(text: object) -> Reference:
@@ -472,4 +525,4 @@ def parse_repository(text: object) -> Reference:
         if "/" not in host and tag.isdigit() and ("." in host or host.lower() == "localhost"):
             reason += " (to name a repository on registry %s, add its path: '%s/NAME')" % (_quote(value), value)
         raise _invalid("repository", value, reason)
-    return Reference(registry, repository, None, None, scheme)
+    return Reference(registry, repository, None, None, scheme, written=value)

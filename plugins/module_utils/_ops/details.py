@@ -27,6 +27,8 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_index
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
+    format_platform,
+    platform_matches,
     platform_names,
     select_platform,
 )
@@ -47,14 +49,45 @@ class ResolvedImage:
     image: ManifestInfo | None  # the top manifest itself, or the selected platform's child of an index
     selected: Descriptor | None  # the index entry that was selected (indexes only)
     config: dict | None  # the parsed image config (None for artifacts with another config type)
+    # Whether the image is of the platform asked for. An index: whether it holds it (the default platform when none
+    # was asked for). A single image: whether its config names it; None when no platform was asked for, or when the
+    # config names none (an artifact).
+    platform_matched: bool | None = None
+
+    @property
+    def own_platform(self) -> str | None:
+        """A single image's platform as its config names it (``linux/arm64/v8``); None for an index or an artifact."""
+        platform = None if self.top.is_index else config_platform(self.config)
+        return format_platform(platform) if platform is not None else None
+
+
+def config_platform(config: dict | None) -> dict | None:
+    """``{os, architecture, variant}`` of an image config, or None when it does not name an os and architecture."""
+    if not isinstance(config, dict):
+        return None
+    platform = {key: config.get(key) for key in ("os", "architecture", "variant")}
+    if not all(isinstance(platform[key], str) and platform[key] for key in ("os", "architecture")):
+        return None
+    if not isinstance(platform["variant"], str) or not platform["variant"]:
+        platform["variant"] = None
+    return platform
+
+
+DEFAULT_PLATFORM = "linux/amd64"
 
 
 class ImageInspector:
-    """Resolves images in one registry and turns them into image details; safe to share between threads."""
+    """Resolves images in one registry and turns them into image details; safe to share between threads.
 
-    def __init__(self, client: RegistryClient, platform: str):
+    ``platform`` chooses the platform of an index and is the platform a single image is checked against
+    (:attr:`ResolvedImage.platform_matched`). None: an index is described for :data:`DEFAULT_PLATFORM`, and a
+    single image is whatever it is.
+    """
+
+    def __init__(self, client: RegistryClient, platform: str | None):
         self.client = client
-        self.platform = platform
+        self.platform_given = platform is not None
+        self.platform = platform if platform is not None else DEFAULT_PLATFORM
         self._manifests = OnceCache()  # digest -> ManifestInfo (platform manifests of indexes)
         self._configs = OnceCache()  # digest -> parsed config
 
@@ -63,7 +96,8 @@ class ImageInspector:
 
         Raises NotFoundError only when the repository or the reference itself is unknown; a platform
         manifest or config that an existing index or manifest names but the registry lacks is a
-        RegistryResponseError, because the image is broken rather than absent.
+        RegistryResponseError, because the image is broken rather than absent. An index without the
+        platform, or a single image of another platform, is no error: ``platform_matched`` says so.
         """
         fetched = self.client.get_manifest(repository, reference)
         top = parse_manifest(fetched.raw, fetched.media_type)
@@ -93,7 +127,13 @@ class ImageInspector:
         if image is not None and has_image_config(image):
             descriptor = image.config
             config = self._configs.get(descriptor.digest, lambda: self._fetch_config(repository, descriptor))
-        return ResolvedImage(top=top, image=image, selected=selected, config=config)
+        matched = None
+        if top.is_index:
+            matched = selected is not None
+        elif self.platform_given and config_platform(config) is not None:
+            # A single image has no platform to choose: it is of the one asked for, or it is not.
+            matched = platform_matches(self.platform, config_platform(config))
+        return ResolvedImage(top=top, image=image, selected=selected, config=config, platform_matched=matched)
 
     def _fetch_manifest(self, repository: str, digest: str) -> ManifestInfo:
         fetched = self.client.get_manifest(repository, digest)
@@ -125,6 +165,13 @@ class ImageInspector:
                     self.platform,
                     platform_names(resolved.top),
                 ),
+                registry=self.client.registry,
+                repository=repository,
+            )
+        if resolved.platform_matched is False:
+            raise NotFoundError(
+                "Image %s in %s is a single %s image, not %s; its files were not read"
+                % (resolved.top.digest, repository, resolved.own_platform, self.platform),
                 registry=self.client.registry,
                 repository=repository,
             )

@@ -34,7 +34,12 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference imp
     parse_registry,
     parse_repository,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import ImageInspector, image_details
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import (
+    DEFAULT_PLATFORM,
+    ImageInspector,
+    ResolvedImage,
+    image_details,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import validate_paths
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
@@ -70,10 +75,11 @@ def validate_options(params: dict[str, Any]) -> list[str]:
             validate_paths(params["paths"])
         except InvalidInputError as err:
             problems.append(str(err))
-    try:
-        parse_platform(params["platform"])
-    except InvalidInputError as err:
-        problems.append(str(err))
+    if params["platform"] is not None:
+        try:
+            parse_platform(params["platform"])
+        except InvalidInputError as err:
+            problems.append(str(err))
     return problems
 
 
@@ -96,7 +102,10 @@ class Inventory:
         self.make_clients = make_clients
         self.warn = warn
         self.concurrency = self.params["concurrency"]
-        self.platform = format_platform(parse_platform(self.params["platform"]))
+        # The platform asked for (None: not asked), and the one an index is described for.
+        given = self.params["platform"]
+        self.platform_given = format_platform(parse_platform(given)) if given is not None else None
+        self.platform = self.platform_given or DEFAULT_PLATFORM
         self.tag_errors: list[str] = []
         self.vanished: list[str] = []
 
@@ -129,7 +138,7 @@ class Inventory:
                 for entry, tags in zip(repositories, tag_lists):
                     entry["tags"] = tags if tags is not None else []
                 if self.params["details"]:
-                    inspector = ImageInspector(client, self.platform)
+                    inspector = ImageInspector(client, self.platform_given)
                     work = [(entry, tag) for entry in repositories for tag in entry["tags"]]
                     described = map_concurrently(
                         lambda item: self._describe_tag(inspector, host, item[0]["name"], item[1]),
@@ -143,7 +152,7 @@ class Inventory:
                             entry["tags"].append(details)
         finally:
             clients.close()
-        return {"registry": registry, "repositories": repositories, "exists": True}
+        return {"registry": registry, "repositories": repositories, "exists": True, "missing": None}
 
     def _catalog(self, client: RegistryClient) -> list[str]:
         try:
@@ -182,10 +191,10 @@ class Inventory:
             registry = client.ping()
             tags = self._tags(client, reference.repository)
             if tags is None:
-                return {"registry": registry, "tags": [], "exists": False}
+                return {"registry": registry, "tags": [], "exists": False, "missing": "repository"}
             if not self.params["details"]:
-                return {"registry": registry, "tags": tags, "exists": True}
-            inspector = ImageInspector(client, self.platform)
+                return {"registry": registry, "tags": tags, "exists": True, "missing": None}
+            inspector = ImageInspector(client, self.platform_given)
             described = map_concurrently(
                 lambda tag: self._describe_tag(inspector, reference.registry, reference.repository, tag),
                 tags,
@@ -193,7 +202,8 @@ class Inventory:
             )
         finally:
             clients.close()
-        return {"registry": registry, "tags": [entry for entry in described if entry is not None], "exists": True}
+        tags = [entry for entry in described if entry is not None]
+        return {"registry": registry, "tags": tags, "exists": True, "missing": None}
 
     def _describe_tag(self, inspector: ImageInspector, host: str, repository: str, tag: str) -> dict | None:
         """One tag's details; None when it vanished since the tag list was read."""
@@ -231,21 +241,21 @@ class Inventory:
         try:
             client = clients.for_reference(reference)
             registry = client.ping()
-            inspector = ImageInspector(client, self.platform)
+            inspector = ImageInspector(client, self.platform_given)
             try:
                 resolved = inspector.resolve(reference.repository, reference.manifest_reference)
-            except NotFoundError:
-                result: dict[str, Any] = {"registry": registry, "image": None, "exists": False}
+            except NotFoundError as err:
+                missing = self._what_is_missing(client, reference, err)
+                result: dict[str, Any] = {"registry": registry, "image": None, "exists": False, "missing": missing}
                 if paths is not None:
                     result["files"] = {}
                 return result
             details = image_details(reference.name, reference.tag, resolved)
-            if resolved.top.is_index and resolved.selected is None:
-                self.warn(
-                    "%s is a multi-platform index without platform %s, so its platform details are empty; it holds: %s"
-                    % (reference.canonical, self.platform, platform_names(resolved.top))
-                )
-            result = {"registry": registry, "image": details, "exists": True}
+            missing = None
+            if resolved.platform_matched is False:
+                missing = "platform"
+                self._warn_about_platform(reference, resolved)
+            result = {"registry": registry, "image": details, "exists": True, "missing": missing}
             if paths is not None:
                 result["files"] = inspector.read_paths(
                     reference.repository, resolved, paths, self.params["max_file_size"]
@@ -254,6 +264,36 @@ class Inventory:
         finally:
             clients.close()
         return result
+
+    @staticmethod
+    def _what_is_missing(client: RegistryClient, reference: Reference, error: NotFoundError) -> str:
+        """``repository``, ``tag`` or ``digest``: what the manifest GET that answered 404 did not find.
+
+        distribution answers MANIFEST_UNKNOWN whether the repository or the tag is missing, so unless the error
+        says NAME_UNKNOWN, this costs one tag list, and only for an image that is not there.
+        """
+        by_reference = "digest" if reference.digest else "tag"
+        if "NAME_UNKNOWN" in error.codes:
+            return "repository"
+        try:
+            client.list_tags(reference.repository)
+        except NotFoundError:
+            return "repository"
+        except RegistryError:
+            pass  # refused (a token without list rights, say): the reference is what is known to be missing
+        return by_reference
+
+    def _warn_about_platform(self, reference: Reference, resolved: ResolvedImage) -> None:
+        if resolved.top.is_index:
+            self.warn(
+                "%s is a multi-platform index without platform %s, so its platform details are empty; it holds: %s"
+                % (reference.canonical, self.platform, platform_names(resolved.top))
+            )
+        else:
+            self.warn(
+                "%s is a single-platform %s image, not %s (platform): its details are those of %s"
+                % (reference.canonical, resolved.own_platform, self.platform, resolved.own_platform)
+            )
 
     def _warn_about_omitted(self, files: dict[str, dict]) -> None:
         omitted = sorted(path for path, entry in files.items() if entry.get("content_omitted"))

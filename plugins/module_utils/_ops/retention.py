@@ -17,6 +17,9 @@ for ``older_than``: an age rule only deletes what it can show is old.
 
 What to delete is then turned into requests by :func:`plan_deletions`: a digest whose tags all go is deleted
 once by digest; a tag whose digest something else still needs is removed on its own (the safe untag).
+
+Every tag gets a :class:`Reason`: a stable code (the rule that decided, ``state=absent`` or ``no_retention``) and
+a sentence; :func:`tag_outcomes` adds how a deleted tag goes, and is what ``registry_repo`` returns as ``tags``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes im
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import OLDEST, UTC, parse_duration
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.image_ages import ImageAges
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import remove_tag
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import Untagger
 
 RETENTION_RULES = ("keep_last", "keep", "match", "older_than")
 
@@ -77,6 +80,7 @@ class RetentionPolicy:
     keep: tuple[re.Pattern, ...] = ()
     match: tuple[re.Pattern, ...] | None = None
     older_than: datetime.timedelta | None = None
+    older_than_text: str | None = None  # as the task wrote it (``1w3d``), for the reasons
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any], option: str = "retention") -> RetentionPolicy:
@@ -113,6 +117,8 @@ class RetentionPolicy:
                 problems.append(str(err))
         if problems:
             raise InvalidInputError(" ".join(problems) + " Nothing was deleted.")
+        if "older_than" in values:
+            values["older_than_text"] = str(options["older_than"]).strip()
         return cls(**values)
 
     @property
@@ -130,6 +136,39 @@ class RetentionPolicy:
         """The tags that ``match`` considers and ``keep`` does not protect: the only ones ages matter for."""
         return [tag for tag in tags if self.is_considered(tag) and not self.is_kept(tag)]
 
+    def name_reason(self, tag: str) -> Reason | None:
+        """Why ``match`` or ``keep`` keeps ``tag`` whatever its image; None for a candidate."""
+        if not self.is_considered(tag):
+            patterns = ", ".join(repr(pattern.pattern) for pattern in self.match or ())
+            return Reason("match", "matches no pattern of match (%s)" % (patterns or "an empty list"))
+        kept_by = next((pattern for pattern in self.keep if pattern.fullmatch(tag)), None)
+        if kept_by is not None:
+            return Reason("keep", "matches the keep pattern %r" % kept_by.pattern)
+        return None
+
+    @property
+    def deciding_rule(self) -> str:
+        """The code of a deletion: the first of older_than, keep_last, match and keep that is set, the narrowest rule
+        that let the tag go (keep only lets a tag go by not protecting it)."""
+        if self.older_than is not None:
+            return "older_than"
+        if self.keep_last is not None:
+            return "keep_last"
+        return "match" if self.match is not None else "keep"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """Why a tag goes or stays: ``code`` is stable (a rule's name, ``unknown_age``, ``state=absent`` or
+    ``no_retention``); ``text`` says it in words, naming the pattern, the count or the time."""
+
+    code: str
+    text: str
+
+
+STATE_ABSENT = Reason("state=absent", "state=absent deletes every tag")
+NO_RETENTION = Reason("no_retention", "no retention is set, so nothing is deleted")
+
 
 @dataclasses.dataclass(frozen=True)
 class TaggedImage:
@@ -145,7 +184,7 @@ class RetentionDecision:
     """What the rules decided: ``reasons`` says, for every tag, why it goes or stays."""
 
     doomed: frozenset
-    reasons: Mapping[str, str]
+    reasons: Mapping[str, Reason]
     unknown_age: tuple[str, ...] = ()  # candidates spared by older_than only because their age is unknown
 
 
@@ -158,13 +197,12 @@ def decide(
     without one come last, and ties are broken by digest so that check mode and a real run agree.
     """
     now = now or datetime.datetime.now(UTC)
-    reasons: dict[str, str] = {}
+    reasons: dict[str, Reason] = {}
     candidates: list[TaggedImage] = []
     for image in images:
-        if not policy.is_considered(image.tag):
-            reasons[image.tag] = "kept: matches no pattern of match"
-        elif policy.is_kept(image.tag):
-            reasons[image.tag] = "kept: matches keep"
+        reason = policy.name_reason(image.tag)
+        if reason is not None:
+            reasons[image.tag] = reason
         else:
             candidates.append(image)
 
@@ -177,20 +215,46 @@ def decide(
         newest = set(ranked[: policy.keep_last])
 
     cutoff = _cutoff(now, policy.older_than)
+    older_than = policy.older_than_text or "older_than"
     doomed = set()
     unknown_age = []
     for image in candidates:
+        when = "created %s" % _moment(image.created) if image.created is not None else "of unknown creation time"
         if image.digest in newest:
-            reasons[image.tag] = "kept: among the %d newest images (keep_last)" % policy.keep_last
+            text = "its image (%s) is among the %d newest (keep_last)" % (when, policy.keep_last)
+            reasons[image.tag] = Reason("keep_last", text)
         elif policy.older_than is not None and image.created is None:
-            reasons[image.tag] = "kept: creation time unknown, so not older than older_than"
+            text = "its image has no readable creation time, so it is not older than %s (older_than)" % older_than
+            reasons[image.tag] = Reason("unknown_age", text)
             unknown_age.append(image.tag)
         elif policy.older_than is not None and (cutoff is None or image.created >= cutoff):
-            reasons[image.tag] = "kept: not older than older_than"
+            text = "its image was %s, not longer ago than %s (older_than)" % (when, older_than)
+            reasons[image.tag] = Reason("older_than", text)
         else:
-            reasons[image.tag] = "deleted"
+            reasons[image.tag] = Reason(policy.deciding_rule, _deletion_text(policy, image, older_than))
             doomed.add(image.tag)
     return RetentionDecision(frozenset(doomed), reasons, tuple(sorted(unknown_age)))
+
+
+def _deletion_text(policy: RetentionPolicy, image: TaggedImage, older_than: str) -> str:
+    """Every rule that is set, and how it lets the tag go."""
+    parts = []
+    if policy.match is not None:
+        pattern = next(pattern for pattern in policy.match if pattern.fullmatch(image.tag))
+        parts.append("matches the match pattern %r" % pattern.pattern)
+    if policy.keep:
+        parts.append("matches no keep pattern")
+    if policy.keep_last:
+        parts.append("its image is not among the %d newest (keep_last)" % policy.keep_last)
+    elif policy.keep_last is not None:
+        parts.append("keep_last is 0, so no image is kept by count")
+    if policy.older_than is not None and image.created is not None:
+        parts.append("its image was created %s, longer ago than %s (older_than)" % (_moment(image.created), older_than))
+    return "; ".join(parts)
+
+
+def _moment(moment: datetime.datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _cutoff(now: datetime.datetime, older_than: datetime.timedelta | None) -> datetime.datetime | None:
@@ -254,12 +318,67 @@ def plan_deletions(
     )
 
 
-def tag_set_diff(plan: DeletionPlan) -> dict[str, dict[str, list[str]]]:
-    """Ansible ``diff``: the repository's tag names before and after."""
-    return {
+def tag_outcomes(
+    plan: DeletionPlan,
+    digests: Mapping[str, str],
+    reasons: Mapping[str, Reason],
+    needed_by: Mapping[str, Sequence[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """What happens to each tag of ``plan``, sorted by tag: ``registry_repo``'s ``tags`` (its RETURN documentation).
+
+    ``digests`` is tag -> digest of the tags that were read (a tag no rule could delete may not have been: its
+    digest is None); ``reasons`` has every tag's :class:`Reason`; ``needed_by`` is digest -> the kept index tags
+    that refer to it, for the tags that are untagged because an index needs their image.
+    """
+    deleted = set(plan.deleted_tags)
+    untag = set(plan.untag)
+    tags_by_digest: dict[str, list[str]] = {}
+    for tag in sorted(digests):
+        tags_by_digest.setdefault(digests[tag], []).append(tag)
+    outcomes = []
+    for tag in sorted(deleted | set(plan.kept_tags)):
+        reason = reasons[tag]
+        detail = reason.text
+        removed_by = None
+        if tag in untag:
+            removed_by = "untag"
+            sharing = [other for other in tags_by_digest[digests[tag]] if other not in deleted]
+            indexes = (needed_by or {}).get(digests[tag], ())
+            if sharing:
+                detail += "; removed on its own: its image stays for the kept tag %s" % ", ".join(sharing)
+            elif indexes:
+                detail += "; removed on its own: its image stays for the kept index %s" % ", ".join(indexes)
+            else:
+                detail += "; removed on its own: a kept index refers to its image, which stays"
+        elif tag in deleted:
+            removed_by = "digest"
+            others = [other for other in tags_by_digest[digests[tag]] if other != tag]
+            detail += "; its image is deleted by digest%s" % (", with " + ", ".join(others) if others else "")
+        outcomes.append(
+            {
+                "tag": tag,
+                "digest": digests.get(tag),
+                "action": "deleted" if tag in deleted else "kept",
+                "reason": reason.code,
+                "detail": detail,
+                "removed_by": removed_by,
+            }
+        )
+    return outcomes
+
+
+def tag_set_diff(plan: DeletionPlan, outcomes: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Ansible ``diff``: the repository's tag names before and after, and (``prepared``) each tag's reason."""
+    diff: dict[str, Any] = {
         "before": {"tags": sorted(plan.kept_tags + plan.deleted_tags)},
         "after": {"tags": list(plan.kept_tags)},
     }
+    if outcomes:
+        diff["prepared"] = "".join(
+            "%s %s (%s): %s\n" % (outcome["action"], outcome["tag"], outcome["reason"], outcome["detail"])
+            for outcome in outcomes
+        )
+    return diff
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -291,11 +410,13 @@ class RepositoryRetention:
         self.exists = False
         self.current: dict[str, Descriptor] = {}
         self.plan = DeletionPlan((), (), (), ())
+        self.reasons: dict[str, Reason] = {}  # tag -> why it goes or stays
+        self.needed_by: dict[str, list[str]] = {}  # digest -> the kept index tags that refer to it
         self.warnings: list[str] = []
         self.deleted_digests: list[str] = []  # progress of apply(), for a failure halfway
         self.deleted_tags: list[str] = []
         self._progress_lock = threading.Lock()
-        self._try_delete_by_name = True
+        self._untagger = Untagger(client, self.name)  # learns once per task what the registry can delete
 
     # -- planning (reads only) --------------------------------------------------------------------
 
@@ -304,6 +425,8 @@ class RepositoryRetention:
         self.exists = bool(tags)
         if self.state == "present" and (self.policy is None or not self.policy.candidates(tags)):
             # No tag is both matched and not kept: none can go, and nothing but the tag list needs reading.
+            policy = self.policy
+            self.reasons = {tag: (policy.name_reason(tag) if policy else None) or NO_RETENTION for tag in tags}
             self.plan = DeletionPlan((), (), (), tuple(tags))
             return self.plan
         age_tags = set(self.policy.candidates(tags)) if self.policy is not None and self.policy.needs_age else set()
@@ -312,12 +435,14 @@ class RepositoryRetention:
         digests = {tag: descriptor.digest for tag, descriptor in self.current.items()}
         indexes = {descriptor.digest for descriptor in self.current.values() if is_index(descriptor.media_type)}
         if self.policy is None:  # state=absent
+            self.reasons = {tag: STATE_ABSENT for tag in digests}
             self.plan = plan_deletions(digests, digests, indexes=indexes)
             return self.plan
         created = self.ages.created({digests[tag] for tag in age_tags if tag in digests})
         decision = decide(
             self.policy, [TaggedImage(tag, digest, created.get(digest)) for tag, digest in digests.items()], now
         )
+        self.reasons = dict(decision.reasons)
         if decision.unknown_age:
             self.warnings.append(
                 "older_than kept %d tag(s) of %s because their images have no readable creation time: %s"
@@ -325,17 +450,48 @@ class RepositoryRetention:
             )
         self.plan = plan_deletions(digests, decision.doomed, indexes=indexes)
         if self.plan.delete_digests:
-            surviving = {self.current[tag].digest for tag in digests if tag not in decision.doomed} & indexes
+            surviving = {digests[tag] for tag in digests if tag not in decision.doomed} & indexes
             protected = self.ages.children_of(surviving)
             if protected & set(self.plan.delete_digests):
                 self.plan = plan_deletions(digests, decision.doomed, protected=protected, indexes=indexes)
+                self.needed_by = self._index_tags_needing(surviving, digests, decision.doomed)
         return self.plan
+
+    def check_deletes(self) -> None:
+        """For a dry run of a plan that deletes: find out, as a real run would before its first change, whether the
+        registry deletes at all (one ``DELETE`` that changes nothing), so that check mode fails where the real run
+        would instead of previewing deletions it cannot make."""
+        if self.plan.changed:
+            self._untagger.check_deletes({tag: self.current[tag] for tag in self.plan.deleted_tags})
+
+    def _index_tags_needing(
+        self, indexes: Set[str], digests: Mapping[str, str], doomed: Set[str]
+    ) -> dict[str, list[str]]:
+        """digest -> the kept tags of ``indexes`` that refer to it (their manifests were read by children_of)."""
+        needed_by: dict[str, list[str]] = {}
+        for tag in sorted(digests):
+            index = self.ages.manifests.get(digests[tag])
+            if tag in doomed or digests[tag] not in indexes or index is None:
+                continue
+            for child in index.manifests:
+                needed_by.setdefault(child.digest, []).append(tag)
+        return needed_by
 
     def _list_tags(self) -> list[str]:
         try:
-            return sorted(set(self.client.list_tags(self.name)))
+            tags = sorted(set(self.client.list_tags(self.name)))
         except NotFoundError:
+            self.warnings.append(
+                "Repository %s does not exist, so there is nothing to delete. If you expected tags there, check its"
+                " name and the registry." % self.repository.name
+            )
             return []
+        if not tags:
+            self.warnings.append(
+                "Repository %s has no tags, so there is nothing to delete. If you expected tags there, check its"
+                " name and the registry." % self.repository.name
+            )
+        return tags
 
     # -- applying ---------------------------------------------------------------------------------
 
@@ -360,22 +516,28 @@ class RepositoryRetention:
             self.deleted_tags.extend(tags)
 
     def _untag(self, tag: str) -> None:
-        how = remove_tag(self.client, self.name, tag, self.current[tag], try_delete_by_name=self._try_delete_by_name)
-        if how == "untagged":
-            self._try_delete_by_name = False  # this registry cannot delete a tag by name: don't ask again
+        if self.deleted_digests:
+            self._untagger.deletes_work()  # the registry answered a delete by digest already: no need to check
+        self._untagger.remove(tag, self.current[tag])
         with self._progress_lock:
             self.deleted_tags.append(tag)
 
     # -- results ----------------------------------------------------------------------------------
 
+    def outcomes(self) -> list[dict[str, Any]]:
+        digests = {tag: descriptor.digest for tag, descriptor in self.current.items()}
+        return tag_outcomes(self.plan, digests, self.reasons, self.needed_by)
+
     def result(self) -> dict[str, Any]:
+        outcomes = self.outcomes()
         return {
             "changed": self.plan.changed,
             "exists": self.exists,
             "deleted_tags": list(self.plan.deleted_tags),
             "kept_tags": list(self.plan.kept_tags),
             "deleted_digests": sorted(self.plan.delete_digests),
-            "diff": tag_set_diff(self.plan),
+            "tags": outcomes,
+            "diff": tag_set_diff(self.plan, outcomes),
         }
 
     def failure(self, error: RegistryError) -> dict[str, Any]:

@@ -530,6 +530,17 @@ def _load_json(data: bytes | str, what: str) -> tuple[Any, str]:
         return None, "the %s is not JSON" % what
 
 
+def _json_object(value: bytes | str | Mapping[str, Any], what: str) -> tuple[Mapping[str, Any] | None, str]:
+    """``(object, "")`` for a JSON object given as text or already parsed, or ``(None, reason)``."""
+    if isinstance(value, (bytes, bytearray, str)):
+        value, problem = _load_json(value, what)
+        if problem:
+            return None, problem
+    if not isinstance(value, Mapping):
+        return None, "the %s is not a JSON object" % what
+    return value, ""
+
+
 def _go_fold(name: str) -> str:
     # Go's encoding/json matches struct fields ignoring case; the only non-ASCII letters that fold to ASCII ones
     # are the long s and the Kelvin sign.
@@ -670,12 +681,9 @@ def verify_dsse_envelope(
 def _verify_envelope(
     envelope: bytes | Mapping[str, Any], digest: str, key: PublicKey, predicate_types: Iterable[str] | None
 ) -> Verification:
-    if isinstance(envelope, (bytes, bytearray, str)):
-        envelope, problem = _load_json(envelope, "DSSE envelope")
-        if problem:
-            return Verification(False, problem)
-    if not isinstance(envelope, Mapping):
-        return Verification(False, "the DSSE envelope is not a JSON object")
+    envelope, problem = _json_object(envelope, "DSSE envelope")
+    if envelope is None:
+        return Verification(False, problem)
     payload_type = envelope.get("payloadType")
     if not isinstance(payload_type, str):
         return Verification(False, "the DSSE envelope has no payloadType")
@@ -726,12 +734,9 @@ def verify_bundle(
     """
     key = _as_key(key)
     digest = validate_digest(digest)
-    if isinstance(bundle, (bytes, bytearray, str)):
-        bundle, problem = _load_json(bundle, "bundle")
-        if problem:
-            return Verification(False, problem)
-    if not isinstance(bundle, Mapping):
-        return Verification(False, "the bundle is not a JSON object")
+    bundle, problem = _json_object(bundle, "bundle")
+    if bundle is None:
+        return Verification(False, problem)
     media_type = bundle.get("mediaType")
     if not is_sigstore_bundle_media_type(media_type):
         return Verification(False, "not a sigstore bundle: its mediaType is %r" % (media_type,))

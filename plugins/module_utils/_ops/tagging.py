@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tag state: where tags point now, what a task changes, and how to remove one tag safely.
 
-:class:`TagUpdate` is what a ``registry_tag`` task does; the safe untag serves ``registry_repo`` too. Reading
-costs one ``HEAD`` per tag; planning is pure; writing is ``PUT`` of manifest bytes exactly as read. Removing a tag
-never deletes a manifest another tag still points at: where the registry cannot delete a tag by name
+:class:`TagUpdate` is what a ``registry_tag`` task does; the safe untag (:class:`Untagger`) serves ``registry_repo``
+too. Reading costs one ``HEAD`` per tag; planning is pure; writing is ``PUT`` of manifest bytes exactly as read.
+Removing a tag never deletes a manifest another tag still points at: where the registry cannot delete a tag by name
 (distribution 2.x answers 400), the tag is first moved onto a small manifest of its own, and only that manifest
-is deleted by digest.
+is deleted by digest. Before a tag is moved so, the registry is asked once, with a ``DELETE`` that changes nothing,
+whether it deletes at all: where it does not, nothing is moved, and nothing is left behind.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import dataclasses
 import json
 import re
 import secrets
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,6 +28,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     TagOverwriteError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._image.registry_store import noting_docker_hub
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
     Descriptor,
@@ -240,7 +243,9 @@ def remove_tag(
     the error is raised, so a failed removal leaves the tag where it was.
 
     ``try_delete_by_name=False`` skips the first ``DELETE`` for a caller removing many tags that already
-    learnt (from an ``"untagged"``) that this registry cannot delete tags by name.
+    learnt (from an ``"untagged"``) that this registry cannot delete tags by name. Whether the registry deletes at
+    all is the caller's to find out first (:class:`Untagger` does): should it not, the tag is put back, but the
+    placeholder, which cannot be deleted, stays.
     """
     if try_delete_by_name and client.delete_tag(repository, tag):
         return "deleted"
@@ -277,11 +282,79 @@ def _restore_after_failed_untag(
         )
     return type(cause)(
         "Cannot remove tag %s from %s: the registry deletes neither tags by name nor manifests by digest (%s)."
-        " The tag still points at %s." % (tag, where, cause, current.digest),
+        " The tag still points at %s; the placeholder manifest %s it was moved onto stays, untagged, as the registry"
+        " would not delete it." % (tag, where, cause, current.digest, placeholder.manifest.digest),
         registry=client.registry,
         repository=repository,
         status=cause.status,
+        codes=cause.codes,
+        details=cause.details,
     )
+
+
+class Untagger:
+    """Removes tags of one repository for one task, asking the registry only what it has not learnt yet.
+
+    It asks to delete a tag by name until the registry refuses once (distribution 2.x answers 400), and never again
+    after that. Before the first tag is moved onto a placeholder, it checks once whether the registry deletes at all
+    (:meth:`RegistryClient.confirm_deletes`, a ``DELETE`` that changes nothing); where it does not, the task fails
+    with nothing moved and nothing left behind. Safe to share between threads.
+    """
+
+    def __init__(self, client: RegistryClient, repository: str):
+        self.client = client
+        self.repository = repository
+        self.try_delete_by_name = True
+        self._checked = False
+        self._refusal: RegistryError | None = None
+        self._lock = threading.Lock()
+
+    def deletes_work(self) -> None:
+        """The caller has seen a delete by digest succeed in this repository: no need to ask."""
+        with self._lock:
+            self._checked = True
+
+    def check_deletes(self, current: Mapping[str, Descriptor]) -> None:
+        """Raise, before anything is moved, when the registry says it does not delete; ``current`` are the tags
+        about to be removed, for the message. Asks the registry the first time only."""
+        with self._lock:
+            if not self._checked:
+                self._checked = True
+                try:
+                    self.client.confirm_deletes(self.repository)
+                except RegistryError as err:
+                    self._refusal = err
+            refusal = self._refusal
+        if refusal is not None:
+            raise self._nothing_removed(refusal, current)
+
+    def remove(self, tag: str, current: Descriptor) -> str:
+        """Remove only ``tag`` (see :func:`remove_tag`); returns ``"deleted"`` or ``"untagged"``."""
+        if self.try_delete_by_name:
+            if self.client.delete_tag(self.repository, tag):
+                return "deleted"
+            self.try_delete_by_name = False  # this registry cannot delete a tag by name: don't ask again
+        self.check_deletes({tag: current})
+        return remove_tag(self.client, self.repository, tag, current, try_delete_by_name=False)
+
+    def _nothing_removed(self, cause: RegistryError, current: Mapping[str, Descriptor]) -> RegistryError:
+        where = "%s/%s" % (self.client.registry, self.repository)
+        many = len(current) > 1
+        return type(cause)(
+            "Cannot remove tag%s %s from %s: %s. Nothing was changed: %s."
+            % (
+                "s" if many else "",
+                ", ".join(current),
+                where,
+                str(cause).rstrip("."),
+                "; ".join("%s still points at %s" % (tag, descriptor.digest) for tag, descriptor in current.items()),
+            ),
+            registry=cause.registry,
+            repository=cause.repository,
+            status=cause.status,
+            codes=cause.codes,
+            details=cause.details,
+        )
 
 
 def require_source(descriptor: Descriptor | None, source: Reference) -> Descriptor:
@@ -336,22 +409,32 @@ class TagUpdate:
         self.overwrite = overwrite
         self.dry_run = dry_run
         self.client = clients.for_reference(repository)
+        self.untagger = Untagger(self.client, repository.repository)
         self.current: dict[str, Descriptor | None] = {}
         self.changes: list[TagChange] = []
         self.fetched: Any = None  # the source manifest, when it is PUT under the tags as it is
+        self.removed: list[str] = []  # progress of apply(), for a failure halfway
+        self.writing = False
 
     @property
     def name(self) -> str:
         return self.repository.name
 
     def plan(self) -> list[str]:
-        """Read the tags and the source; returns the tags a real run writes."""
+        """Read the tags and the source; returns the tags a real run writes.
+
+        With ``state=absent`` and tags to remove, this also checks (one ``DELETE`` that changes nothing, in a dry run
+        too) that the registry deletes at all, so that where it does not, the task fails here, having changed nothing.
+        """
         if self.state == "absent":
-            self.current = read_tags(self.client, self.repository.repository, self.tags)
+            self._read_tags()
             self.changes = plan_absent(digests_of(self.current))
-            return self.pending()
+            pending = self.pending()
+            if pending:
+                self.untagger.check_deletes({tag: self.current[tag] for tag in pending})
+            return pending
         desired = self._source_digest()
-        self.current = read_tags(self.client, self.repository.repository, self.tags)
+        self._read_tags()
         digests = digests_of(self.current)
         if desired is None:
             require_tags(self.repository, digests)
@@ -375,11 +458,20 @@ class TagUpdate:
     def apply(self, pending: list[str]) -> None:
         if self.state == "absent":
             for tag in pending:
-                remove_tag(self.client, self.repository.repository, tag, self.current[tag])
-        elif self.fetched is not None:
+                self.untagger.remove(tag, self.current[tag])
+                self.removed.append(tag)
+            return
+        self.writing = True
+        if self.fetched is not None:
             put_tags(self.client, self.repository.repository, self.fetched.raw, self.fetched.media_type, pending)
         else:
             self._promote(pending)
+
+    @property
+    def changed_so_far(self) -> bool:
+        """For a failure halfway through :meth:`apply`: whether anything may have changed. A tag whose removal failed
+        was put back (or the registry refused before anything moved); a write that began may have landed."""
+        return bool(self.removed) or self.writing
 
     def result(self) -> dict[str, Any]:
         result: dict[str, Any] = {
@@ -397,9 +489,15 @@ class TagUpdate:
             return None
         return self.source.digest or self._head_source().digest
 
+    def _read_tags(self) -> None:
+        with noting_docker_hub(self.repository):
+            self.current = read_tags(self.client, self.repository.repository, self.tags)
+
     def _head_source(self) -> Descriptor:
         client = self.clients.for_reference(self.source)
-        return require_source(client.head_manifest(self.source.repository, self.source.manifest_reference), self.source)
+        with noting_docker_hub(self.source, tag_of=self.name):
+            descriptor = client.head_manifest(self.source.repository, self.source.manifest_reference)
+            return require_source(descriptor, self.source)
 
     def _replan(self, digest: str) -> list[str]:
         """The source turned out to be ``digest`` when read (it moved since the HEAD): plan again for it."""
@@ -413,11 +511,12 @@ class TagUpdate:
     def _read_source_manifest(self) -> list[str]:
         """Within the repository: GET the source once (by digest when given, so it is verified against it); its
         exact bytes are then PUT under each tag that differs."""
-        try:
-            self.fetched = self.client.get_manifest(self.repository.repository, self.source.manifest_reference)
-        except NotFoundError:
-            require_source(None, self.source)
-            raise
+        with noting_docker_hub(self.source, tag_of=self.name):
+            try:
+                self.fetched = self.client.get_manifest(self.repository.repository, self.source.manifest_reference)
+            except NotFoundError:
+                require_source(None, self.source)
+                raise
         return self._replan(self.fetched.digest)
 
     def _promote(self, pending: list[str]) -> None:

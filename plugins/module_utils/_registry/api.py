@@ -15,12 +15,15 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    AuthenticationError,
     DigestMismatchError,
     InterruptedDownloadError,
     InvalidReferenceError,
     NotFoundError,
+    PermissionDeniedError,
     RegistryError,
     RegistryResponseError,
+    TooManyRequestsError,
     TransportError,
     UnsupportedError,
 )
@@ -47,6 +50,10 @@ BLOB_CHUNK_BYTES = 1024 * 1024
 MONOLITHIC_UPLOAD_BYTES = 16 * 1024 * 1024
 ACCEPT_HEADER = ", ".join(MANIFEST_ACCEPT)
 OCTET_STREAM = {"Content-Type": "application/octet-stream"}
+# What :meth:`RegistryClient.confirm_deletes` asks to delete: a digest that no content hashes to, so that the DELETE
+# can only ever find nothing.
+NO_SUCH_MANIFEST = "sha256:" + "0" * 64
+DELETES_DISABLED = "Deleting is disabled on this registry (distribution: storage.delete.enabled)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,13 +289,48 @@ class RegistryClient:
                 "DELETE", repository, "manifests/" + digest, delete_scope(repository), action, ok=(200, 202, 204)
             )
         except UnsupportedError as err:
-            raise UnsupportedError(
-                "%s. Deleting is disabled on this registry (distribution: storage.delete.enabled)" % err,
-                registry=self.registry,
-                repository=repository,
-                status=err.status,
-            ) from None
+            raise self._deletes_disabled(err, repository) from None
         response.close()
+
+    def confirm_deletes(self, repository: str) -> bool:
+        """Whether this registry deletes manifests in ``repository``, found out without deleting anything: one
+        ``DELETE`` of a manifest that cannot exist (:data:`NO_SUCH_MANIFEST`).
+
+        True: the registry looked for it (404, as distribution 2.x and 3.x answer with deletes enabled; a 2xx alike).
+        Raises :class:`UnsupportedError` when it refuses deletes: 405 or the code UNSUPPORTED, as distribution answers
+        with ``storage.delete.enabled: false`` (it checks that before it looks) and as the OCI distribution-spec
+        allows (400 or 405). Raises too when the credentials may not delete (401, 403), when rate limited, or when the
+        registry cannot be reached: deleting would fail the same way. False: any other answer (a 400 without
+        UNSUPPORTED, a 5xx), which says neither; the caller then finds out by trying, in a way it can undo.
+        """
+        action = "check whether deletes are allowed in %s (a DELETE of a manifest that does not exist)" % repository
+        try:
+            response = self._ask(
+                "DELETE",
+                repository,
+                "manifests/" + NO_SUCH_MANIFEST,
+                delete_scope(repository),
+                action,
+                ok=(200, 202, 204, 404),
+            )
+        except UnsupportedError as err:
+            raise self._deletes_disabled(err, repository) from None
+        except (AuthenticationError, PermissionDeniedError, TooManyRequestsError, TransportError):
+            raise
+        except RegistryError:
+            return False
+        response.close()
+        return True
+
+    def _deletes_disabled(self, err: UnsupportedError, repository: str) -> UnsupportedError:
+        return UnsupportedError(
+            "%s. %s" % (err, DELETES_DISABLED),
+            registry=self.registry,
+            repository=repository,
+            status=err.status,
+            codes=err.codes,
+            details=err.details,
+        )
 
     def delete_tag(self, repository: str, tag: str) -> bool:
         """Try to delete only the tag. False when the registry cannot (distribution 2.x answers 400)."""

@@ -27,7 +27,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._registry.challeng
     merge_scopes,
     parse_www_authenticate,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import (
+    NO_CREDENTIALS_ADVICE,
+    Credentials,
+)
 
 # The token spec's default lifetime; refresh a little early so a token never expires in flight.
 DEFAULT_TOKEN_SECONDS = 60
@@ -39,9 +42,17 @@ TokenFetcher = Callable[..., Any]  # signature of requests.Session.request
 class Authenticator:
     """Remembers one registry's challenge and hands out ``Authorization`` header values."""
 
-    def __init__(self, registry: str, credentials: Credentials | None, fetch: TokenFetcher):
+    def __init__(
+        self,
+        registry: str,
+        credentials: Credentials | None,
+        fetch: TokenFetcher,
+        no_credentials_advice: str = NO_CREDENTIALS_ADVICE,
+    ):
         self.registry = registry
         self.credentials = credentials if credentials is not None and not credentials.is_empty else None
+        # What to do when the registry wants credentials and there are none (the resolver knows why there are none).
+        self.no_credentials_advice = no_credentials_advice
         self._fetch = fetch
         self._challenge: Challenge | None = None
         self._tokens: dict[frozenset[str], tuple[str, float]] = {}
@@ -59,7 +70,7 @@ class Authenticator:
     def who(self) -> str:
         """Names the identity for messages: a user name, never a secret."""
         if self.credentials is None:
-            return "anonymously (no credentials found for %s)" % self.registry
+            return "anonymously (no credentials found for %s: %s)" % (self.registry, self.no_credentials_advice)
         if self.credentials.username:
             return "as user '%s' (credentials from %s)" % (self.credentials.username, self.credentials.source)
         return "with a token (from %s)" % self.credentials.source
@@ -101,8 +112,8 @@ class Authenticator:
         if sent is None:
             if challenge.scheme == "basic" and self.credentials is None:
                 raise AuthenticationError(
-                    "Registry %s requires authentication and no credentials were found for it: set username and"
-                    " password, credentials, or an auth file" % self.registry,
+                    "Registry %s requires authentication and no credentials were found for it: %s"
+                    % (self.registry, self.no_credentials_advice),
                     registry=self.registry,
                     status=401,
                 )

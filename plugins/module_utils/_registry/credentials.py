@@ -24,7 +24,7 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Optional
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
@@ -49,6 +49,14 @@ _HELPER_TOKEN_USERNAME = "<token>"  # noqa: S105 - the marker helpers use, not a
 _HELPER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _CREDENTIALS_ENTRY_KEYS = ("username", "password", "token")
+
+# The environment variables that stand in for the ``username`` and ``password`` options (env_fallback in the
+# modules' argument spec, ``env`` entries in the lookup's documentation).
+ENVIRONMENT_VARIABLES = {"username": "REGISTRY_USERNAME", "password": "REGISTRY_PASSWORD"}
+TASK_OPTIONS = "task options"
+# What ``username`` and ``password`` apply to, for messages; the lookup says "the lookup's first reference".
+TASK_PRIMARY = "the task's main reference"
+NO_CREDENTIALS_ADVICE = "set username and password, credentials, or an auth file"
 
 # run_command(argv, stdin_text, env, timeout) -> (exit code, stdout, stderr).
 # Raises FileNotFoundError when the program does not exist, HelperExecutionError (or OSError) when it
@@ -105,6 +113,22 @@ class Credentials:
         return "Credentials(%s)" % ", ".join(parts)
 
     __str__ = __repr__
+
+
+def task_credentials_source(from_environment: Collection[str] = (), given_as: str = "task") -> str:
+    """Where the ``username`` and ``password`` a task ended up with came from, for messages.
+
+    ``from_environment`` names those of the two that were not given (as ``given_as`` options: "task", "lookup")
+    but taken from their environment variable.
+    """
+    if not from_environment:
+        return "%s options" % given_as
+    if all(name in from_environment for name in ENVIRONMENT_VARIABLES):
+        return "environment variables %s" % " and ".join(ENVIRONMENT_VARIABLES.values())
+    return " and ".join(
+        "environment variable %s" % variable if name in from_environment else "%s option %s" % (given_as, name)
+        for name, variable in ENVIRONMENT_VARIABLES.items()
+    )
 
 
 def split_registry_key(key: str) -> tuple[str, str]:
@@ -207,8 +231,12 @@ class _AuthFile:
             )
         return name
 
-    def auths_credentials(self, host: str, repository: str) -> Credentials | None:
-        """The most specific ``auths`` entry for host/repository that holds an actual credential."""
+    def auths_credentials(self, host: str, repository: str, warn: Callable[[str], None]) -> Credentials | None:
+        """The most specific ``auths`` entry for host/repository that holds an actual credential.
+
+        An entry that holds half a login (a password without a user name, or the reverse) cannot be used: it is
+        passed over, as docker and podman do, but ``warn`` says so, as they do not.
+        """
         source = "auth file %s" % self.path
         # Most specific first; among keys that normalise alike, the one already spelled in canonical form.
         candidates = sorted(
@@ -217,8 +245,26 @@ class _AuthFile:
         )
         for _host, _scope, key, entry in candidates:
             credentials = self._decode_entry(key, entry, source)
+            half = self._half_a_login(credentials)
+            if half:
+                warn(
+                    "Auth file %s: auths entry %r has a %s but no %s, so it is not used for %s: add the %s, or give"
+                    " both as 'auth' (base64 of user:password)" % (self.path, key, half[0], half[1], host, half[1])
+                )
+                continue
             if not credentials.is_empty:
                 return credentials
+        return None
+
+    @staticmethod
+    def _half_a_login(credentials: Credentials) -> tuple[str, str] | None:
+        """``(what it has, what it lacks)`` for an entry with only one half of a user name and password."""
+        if credentials.identity_token or credentials.registry_token:
+            return None
+        if credentials.password and not credentials.username:
+            return ("password", "username")
+        if credentials.username and not credentials.password:
+            return ("username", "password")
         return None
 
     def _decode_entry(self, key: str, entry: dict, source: str) -> Credentials:
@@ -270,9 +316,12 @@ class CredentialResolver:
     ``environ`` (default ``os.environ``) gives the search variables, HOME and the helpers' environment;
     ``run_command`` runs credential helpers (see :data:`RunCommand`). Without ``primary_registry``,
     ``username``/``password`` are checked but apply to no registry (they are never sent to a guessed one).
+    ``credentials_source`` says where ``username``/``password`` came from (see :func:`task_credentials_source`)
+    and ``primary_role`` what ``primary_registry`` is the registry of, for messages.
 
     Options are checked when the resolver is made; auth files are read and helpers run only when a
-    registry needs them, once per run.
+    registry needs them, once per run. What the user should know but that does not stop the task (an auth
+    file entry that cannot be used) is collected in :attr:`warnings`, once each.
     """
 
     def __init__(
@@ -285,16 +334,20 @@ class CredentialResolver:
         primary_registry: str | None = None,
         environ: Mapping[str, str] | None = None,
         run_command: RunCommand | None = None,
+        credentials_source: str = TASK_OPTIONS,
+        primary_role: str = TASK_PRIMARY,
     ):
         self._environ = dict(environ) if environ is not None else None
         self._run_command = run_command or _default_run_command
         self._auth_file = auth_file or None
         self._primary = split_registry_key(primary_registry)[0] if primary_registry else None
-        self._task_credentials = self._check_task_options(username, password)
+        self._primary_role = primary_role
+        self._task_credentials = self._check_task_options(username, password, credentials_source)
         self._scoped_credentials = self._check_credentials_option(credentials)
         self._auth_files: list | None = None
         self._helper_answers: dict = {}
         self._resolved: dict = {}
+        self.warnings: list[str] = []
         # Modules resolve from worker threads (registry_info concurrency); run each helper once.
         self._lock = threading.RLock()
 
@@ -302,8 +355,33 @@ class CredentialResolver:
     def environ(self) -> Mapping[str, str]:
         return self._environ if self._environ is not None else os.environ
 
+    def _warn(self, text: str) -> None:
+        with self._lock:
+            if text not in self.warnings:
+                self.warnings.append(text)
+
+    def missing_credentials_advice(self, registry: str) -> str:
+        """What to tell the user when a registry wants credentials and none were found for ``registry``.
+
+        Task ``username``/``password`` that were given but apply to the main registry only are the usual reason
+        when ``registry`` is another one: say so, naming both registries, rather than "set username and password".
+        """
+        host = split_registry_key(registry)[0]
+        if self._task_credentials is None or host == self._primary:
+            return NO_CREDENTIALS_ADVICE
+        if self._primary is None:
+            return (
+                "username and password (from %s) apply to no registry here; give the credentials for %s in the"
+                " credentials option or an auth file" % (self._task_credentials.source, host)
+            )
+        return (
+            "the username and password from %s apply only to %s, the registry of %s; give the credentials for %s"
+            " in the credentials option or an auth file"
+            % (self._task_credentials.source, self._primary, self._primary_role, host)
+        )
+
     @staticmethod
-    def _check_task_options(username: Any, password: Any) -> Credentials | None:
+    def _check_task_options(username: Any, password: Any, source: str = TASK_OPTIONS) -> Credentials | None:
         username_text = _text_value(username) if username is not None else None
         password_text = _text_value(password) if password is not None else None
         if username is not None and username_text is None:
@@ -316,7 +394,7 @@ class CredentialResolver:
             raise InvalidInputError("Option 'username' is required when 'password' is set")
         if not username_text:
             return None
-        return Credentials(username=username_text, password=password_text, source="task options")
+        return Credentials(username=username_text, password=password_text, source=source)
 
     @staticmethod
     def _check_credentials_option(option: Mapping[str, Any] | None) -> list:
@@ -476,7 +554,7 @@ class CredentialResolver:
             found = self._from_helper(helper, host, "%s in %s" % (origin, auth_file.path))
             if found is not None:
                 return found
-        return auth_file.auths_credentials(host, repository)
+        return auth_file.auths_credentials(host, repository, self._warn)
 
     # Credential helpers -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import random
+import re
 import threading
 import time
 from typing import Any, Callable, TypeVar
@@ -90,9 +91,12 @@ class RetryPolicy:
         """``attempt()``, again after each failure that ``retry_if`` accepts, until it succeeds or retries run out.
 
         ``undo`` throws away what a failed attempt left behind (a half-written file) before the next one.
+        When retries run out, the last error's message says how many were made and how long they took in all: its
+        own words ("Timed out after 2.0 seconds") speak of the last attempt only.
         ``retry_answer`` is for attempts that answer rather than raise (an HTTP response): it returns None for a
         final answer, or the ``Retry-After`` value ("" for none) of one to try again, having closed it.
         """
+        started = time.monotonic()
         failures = 0
         while True:
             self.wait_turn()
@@ -101,7 +105,11 @@ class RetryPolicy:
             except RegistryError as err:
                 if undo is not None:
                     undo()
-                if failures >= self.retries or not retry_if(err):
+                if not retry_if(err):
+                    raise
+                if failures >= self.retries:
+                    if failures:
+                        _say_retries_ran_out(err, failures, time.monotonic() - started)
                     raise
                 failures += 1
                 self.wait(failures, None)
@@ -134,6 +142,18 @@ class RetryPolicy:
             remaining = self._not_before - time.monotonic()
         if remaining > 0:
             self._sleep(remaining)
+
+
+# What _say_retries_ran_out adds. A retried whole (a blob transfer started again) may end with an error that a
+# retried request inside it already marked: the outer mark, whose count and time span everything, replaces it.
+_RETRIES_RAN_OUT = re.compile(r" \(gave up after \d+ retr(?:y|ies) over [0-9.]+ s\)$")
+
+
+def _say_retries_ran_out(err: RegistryError, retries: int, seconds: float) -> None:
+    """Add to ``err``'s message (the same exception, its type and other attributes unchanged) what retrying cost."""
+    note = " (gave up after %d %s over %.1f s)" % (retries, "retry" if retries == 1 else "retries", seconds)
+    err.message = _RETRIES_RAN_OUT.sub("", err.message) + note
+    err.args = (err.message,) + tuple(err.args[1:])
 
 
 def _is_replayable(kwargs: dict[str, Any]) -> bool:

@@ -15,7 +15,7 @@ import os
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     PermanentTransportError,
@@ -24,7 +24,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     error_from_response,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.auth import Authenticator
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import Credentials
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.credentials import (
+    NO_CREDENTIALS_ADVICE,
+    Credentials,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import RetryPolicy, retry_transient
 
 try:
@@ -43,9 +46,18 @@ USER_AGENT = "ocireg.registry (Ansible collection)"
 MAX_REDIRECTS = 10
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
+# What OpenSSL says when the other end answered the handshake with something that is not TLS, such as a plain-HTTP
+# "400 Bad Request" (OpenSSL 3.2 and later: record layer failure). Such a port may well serve plain HTTP.
+NOT_A_TLS_ANSWER = re.compile(r"WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE", re.IGNORECASE)
+
 # TLS failures that fail the same way every time (certificates, protocol mismatch): never retried.
 # Others, such as an EOF in the handshake, can be a passing network problem.
-PERMANENT_TLS_FAILURE = re.compile(r"CERTIFICATE|UNKNOWN_CA|WRONG_VERSION_NUMBER|HANDSHAKE_FAILURE", re.IGNORECASE)
+PERMANENT_TLS_FAILURE = re.compile(
+    r"CERTIFICATE|UNKNOWN_CA|HANDSHAKE_FAILURE|" + NOT_A_TLS_ANSWER.pattern, re.IGNORECASE
+)
+
+# How long to wait for the plain-HTTP answer that tells a port serving plain HTTP from other TLS failures.
+PLAIN_HTTP_PROBE_TIMEOUT = 5.0
 
 # The server's alert when it wants a client certificate, or does not trust the one it got (mutual TLS).
 CLIENT_CERTIFICATE_REFUSED = re.compile(
@@ -64,6 +76,15 @@ class ConnectionOptions:
     timeout: float = 60.0
     retries: int = 5
     pool_size: int = 16
+
+
+# The CA bundle variables requests reads, honoured explicitly (in this order) without ca_path: see _new_session.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def environment_ca_bundle() -> tuple[str, str] | None:
+    """``(variable, path)`` of the CA bundle the environment names, if any."""
+    return next(((name, os.environ[name]) for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
@@ -85,6 +106,7 @@ class Transport:
         base_url: str,
         credentials: Credentials | None,
         options: ConnectionOptions,
+        no_credentials_advice: str = NO_CREDENTIALS_ADVICE,
     ):
         if requests is None:
             raise RegistryError("The Python library 'requests' is required: %s" % REQUESTS_IMPORT_ERROR)
@@ -93,7 +115,7 @@ class Transport:
         self.options = options
         self.retry = RetryPolicy(options.retries)
         self.session = self._new_session(options)
-        self.auth = Authenticator(registry, credentials, self.send)
+        self.auth = Authenticator(registry, credentials, self.send, no_credentials_advice)
         self.request_count = 0
         self._challenge_probed = False
 
@@ -104,12 +126,13 @@ class Transport:
         session.trust_env = False
         session.proxies.update(get_environ_proxies(self.base_url))
         session.headers["User-Agent"] = USER_AGENT
+        bundle = environment_ca_bundle()
         if not options.validate_certs:
             session.verify = False
         elif options.ca_path:
             session.verify = options.ca_path
-        elif os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"):
-            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        elif bundle is not None:
+            session.verify = bundle[1]
         if options.client_cert:
             session.cert = (options.client_cert, options.client_key) if options.client_key else options.client_cert
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=options.pool_size, max_retries=0)
@@ -164,15 +187,34 @@ class Transport:
             return response
         body = b"" if method == "HEAD" else _read_error_body(response)
         response.close()
+        content_type = response.headers.get("Content-Type")
+        if method == "HEAD" and response.status_code == 400:
+            # A HEAD answer has no body, and a 400 says nothing without one: read it from the same request as a GET.
+            body, content_type = self._body_of_get(url, _with_auth(headers, sent), params, 400) or (body, content_type)
         raise error_from_response(
             response.status_code,
             body,
             action=action,
             registry=self.registry,
             repository=repository,
-            content_type=response.headers.get("Content-Type"),
+            content_type=content_type,
             secrets=_secrets_to_mask(self.auth, sent),
         )
+
+    def _body_of_get(
+        self, url: str, headers: dict[str, str], params: Any, status: int
+    ) -> tuple[bytes, str | None] | None:
+        """The error body and its content type of a GET of ``url``, when it answers ``status`` too."""
+        try:
+            response = self.send("GET", url, headers=headers, params=params, stream=True)
+        except RegistryError:
+            return None
+        try:
+            if response.status_code != status:
+                return None
+            return _read_error_body(response), response.headers.get("Content-Type")
+        finally:
+            response.close()
 
     def ping_challenge(self) -> None:
         """``GET /v2/`` to learn how the registry wants us to authenticate."""
@@ -226,7 +268,9 @@ class Transport:
             return self.session.request(method, url, allow_redirects=False, timeout=self.options.timeout, **kwargs)
         except requests.exceptions.SSLError as err:
             reason = _reason(err)
-            if CLIENT_CERTIFICATE_REFUSED.search(reason):
+            if NOT_A_TLS_ANSWER.search(reason):
+                advice = self._not_a_tls_answer_advice(url)
+            elif CLIENT_CERTIFICATE_REFUSED.search(reason):
                 advice = "The registry wants a client certificate it trusts: give one with client_cert and client_key"
             else:
                 advice = "Give the registry's CA with ca_path, or set validate_certs to false for a registry you trust"
@@ -250,6 +294,35 @@ class Transport:
             raise TransportError(
                 "Request to registry %s failed: %s" % (self.registry, _reason(err)), registry=self.registry
             ) from None
+
+    def _not_a_tls_answer_advice(self, url: str) -> str:
+        """What to do when ``url`` answered the TLS handshake with something else: ask it over plain HTTP once.
+
+        A CA or ``validate_certs`` cannot help here. The usual cause is an ``https://`` reference to a registry
+        that serves plain HTTP, which the one plain request shows; it carries no credentials.
+        """
+        parts = urlsplit(url)
+        address = parts.netloc if parts.port else "%s:443" % parts.netloc
+        if not self._answers_plain_http(urlunsplit(("http", address, "/v2/", "", ""))):
+            return "The server at %s does not answer TLS: check the host, the port and the scheme" % _host_of(url)
+        if not same_origin(url, self.base_url):
+            return "The server at %s answers plain HTTP, not HTTPS" % _host_of(url)
+        return "The registry answers plain HTTP: use http://%s/... in the reference, not https://%s/..." % (
+            address,
+            parts.netloc,
+        )
+
+    def _answers_plain_http(self, url: str) -> bool:
+        """Whether a registry answers ``GET /v2/`` at the plain-HTTP ``url``: a 200 or 401, or the API version
+        header; not just anything that speaks HTTP there, such as a proxy's 502."""
+        self.request_count += 1
+        timeout = min(self.options.timeout, PLAIN_HTTP_PROBE_TIMEOUT)
+        try:
+            response = self.session.request("GET", url, allow_redirects=False, timeout=timeout)
+        except requests.exceptions.RequestException:
+            return False
+        response.close()
+        return response.status_code in (200, 401) or "Docker-Distribution-API-Version" in response.headers
 
 
 def _secrets_to_mask(auth: Authenticator, sent: str | None) -> list[str]:

@@ -4,10 +4,14 @@
 
 :class:`MemoryRegistry` has the :class:`RegistryClient` methods those classes call, with the same signatures, return
 types and errors (built by ``error_from_response``, as the transport builds them), and behaves as the CNCF
-distribution registry does where it matters: content-addressed manifests and blobs per repository; a manifest PUT
-needs its blobs (or child manifests) there first; deleting a manifest by digest removes every tag on it; deleting a
-tag by name answers 400 (``delete_tag`` returns False) unless ``tag_deletes`` is set; with ``deletes_enabled=False``
-deleting answers 405 UNSUPPORTED. Every request is logged (:attr:`MemoryRegistry.requests`) to count requests by kind.
+distribution registry does where it matters: content-addressed manifests and blobs per repository; a manifest GET
+answers MANIFEST_UNKNOWN whether the repository or the manifest is missing (only the tag list says NAME_UNKNOWN); a
+manifest PUT needs its blobs (or child manifests) there first; deleting a manifest by digest removes every tag on it;
+deleting a tag by name answers 400 (``delete_tag`` returns False) unless ``tag_deletes`` is set; with
+``deletes_enabled=False`` deleting answers 405 UNSUPPORTED, and so does the check for it (``confirm_deletes``, a
+``DELETE`` of a manifest that does not exist: 404 with deletes enabled), which ``confirms_deletes=False`` makes answer
+something that says neither, as some registries may. Every request is logged (:attr:`MemoryRegistry.requests`) to
+count requests by kind; ``confirm_deletes`` changes nothing and is not among the :meth:`MemoryRegistry.writes`.
 
 The helpers (``add_image``, ``add_index``, ``add_artifact``, ``store``, ``tag``...) set up content without logging.
 """
@@ -46,7 +50,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes im
     OCI_MANIFEST,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import is_digest, validate_digest
-from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import FetchedManifest
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import (
+    DELETES_DISABLED,
+    NO_SUCH_MANIFEST,
+    FetchedManifest,
+)
 
 HOST = "registry.test"
 WRITES = frozenset(("put_manifest", "delete_manifest", "delete_tag", "upload_blob"))
@@ -111,10 +119,17 @@ class MemoryRegistry:
     """One registry in memory, answering like :class:`RegistryClient` does. Thread-safe."""
 
     def __init__(
-        self, host: str = HOST, *, deletes_enabled: bool = True, tag_deletes: bool = False, catalog: bool = True
+        self,
+        host: str = HOST,
+        *,
+        deletes_enabled: bool = True,
+        tag_deletes: bool = False,
+        catalog: bool = True,
+        confirms_deletes: bool = True,
     ):
         self.registry = host
         self.deletes_enabled = deletes_enabled  # False: distribution with storage.delete.enabled false
+        self.confirms_deletes = confirms_deletes  # False: confirm_deletes gets an answer that says neither
         self.tag_deletes = tag_deletes  # True: DELETE /manifests/TAG answers 202 (distribution 2.x answers 400)
         self.catalog_enabled = catalog
         self.repositories: dict[str, _Repository] = {}
@@ -204,9 +219,8 @@ class MemoryRegistry:
         with self._lock:
             self._log("get_manifest", repository, reference)
             action = "get manifest %s%s%s" % (repository, "@" if is_digest(reference) else ":", reference)
-            self._repository(repository, action)
             found = self._find(repository, reference)
-            if found is None:
+            if found is None:  # distribution says MANIFEST_UNKNOWN for a missing repository too, not NAME_UNKNOWN
                 raise self._error(404, "MANIFEST_UNKNOWN", action, repository)
             raw, media_type = found
             return FetchedManifest(raw=raw, media_type=media_type, digest=compute_digest(raw))
@@ -236,16 +250,29 @@ class MemoryRegistry:
             self._log("delete_manifest", repository, digest)
             action = "delete manifest %s@%s" % (repository, digest)
             if not self.deletes_enabled:
-                error = self._error(405, "UNSUPPORTED", action, repository)
-                raise UnsupportedError(  # as RegistryClient.delete_manifest() words it
-                    "%s. Deleting is disabled on this registry (distribution: storage.delete.enabled)" % error,
-                    registry=self.registry,
-                    repository=repository,
-                    status=405,
-                )
+                raise self._deletes_disabled(action, repository)
             if self._find(repository, digest) is None:
                 raise self._error(404, "MANIFEST_UNKNOWN", action, repository)
             self.remove(repository, digest)
+
+    def confirm_deletes(self, repository: str) -> bool:
+        with self._lock:
+            self._log("confirm_deletes", repository, NO_SUCH_MANIFEST)
+            action = "check whether deletes are allowed in %s (a DELETE of a manifest that does not exist)" % repository
+            if not self.deletes_enabled and self.confirms_deletes:
+                raise self._deletes_disabled(action, repository)
+            return self.confirms_deletes
+
+    def _deletes_disabled(self, action: str, repository: str) -> UnsupportedError:
+        error = self._error(405, "UNSUPPORTED", action, repository)
+        return UnsupportedError(  # as RegistryClient words it
+            "%s. %s" % (error, DELETES_DISABLED),
+            registry=self.registry,
+            repository=repository,
+            status=405,
+            codes=error.codes,
+            details=error.details,
+        )
 
     def delete_tag(self, repository: str, tag: str) -> bool:
         with self._lock:

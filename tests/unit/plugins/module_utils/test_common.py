@@ -1,6 +1,7 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How an option value that ansible-core cannot convert gets named in the message, whatever the core's wording."""
+"""The shared options' checks: how an option value that ansible-core cannot convert gets named in the message,
+whatever the core's wording, and the TLS files the options name, checked before the first request."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.ocireg.registry.plugins.module_utils._common import _name_the_value, connection_argument_spec
+from ansible_collections.ocireg.registry.plugins.module_utils._common import (
+    _name_the_value,
+    connection_argument_spec,
+    connection_problems,
+)
 
 SPEC: dict[str, Any] = {
     **connection_argument_spec(),
@@ -66,3 +71,49 @@ def test_a_long_value_is_shortened() -> None:
     named = _name_the_value(OLD_TOP, {"concurrency": "x" * 500}, SPEC)
     assert named.startswith(OLD_TOP + "; got 'xxx") and named.endswith("...")
     assert len(named) - len(OLD_TOP) < 100
+
+
+# -- TLS files: named with their option, before the first request ------------------------------------------------
+
+BASE = {"timeout": 10.0, "retries": 0, "validate_certs": True}
+TO_TRUST = "give the PEM file (or directory) of the CA certificates to trust"
+
+
+@pytest.fixture
+def pem(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "present.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\n")
+    return path
+
+
+def test_tls_files_that_exist_are_fine(pem: Any) -> None:
+    assert connection_problems({**BASE, "ca_path": str(pem), "client_cert": str(pem), "client_key": str(pem)}) == []
+    assert connection_problems({**BASE, "ca_path": str(pem.parent)}) == []  # requests takes a directory of CAs too
+
+
+def test_missing_tls_files_are_named_with_their_option(pem: Any) -> None:
+    missing = pem.with_name("missing.pem")
+    options = {**BASE, "ca_path": str(missing), "client_cert": str(missing), "client_key": str(pem.parent)}
+    assert connection_problems(options) == [
+        "ca_path names %s, which does not exist: %s" % (missing, TO_TRUST),
+        "client_cert names %s, which does not exist: give the PEM file of the client certificate" % missing,
+        "client_key names %s, which is not a file: give the PEM file of the private key of the client certificate"
+        % pem.parent,
+    ]
+
+
+def test_ca_path_is_not_checked_when_certificates_are_not_verified(pem: Any) -> None:
+    assert connection_problems({**BASE, "validate_certs": False, "ca_path": str(pem.with_name("missing.pem"))}) == []
+
+
+def test_a_missing_ca_bundle_named_by_the_environment_is_named_with_its_variable(
+    pem: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = pem.with_name("missing-bundle.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(missing))
+    assert connection_problems(BASE) == [
+        "the environment variable CURL_CA_BUNDLE names %s, which does not exist: %s" % (missing, TO_TRUST)
+    ]
+    assert connection_problems({**BASE, "ca_path": str(pem)}) == []  # ca_path comes first: the variable is not used

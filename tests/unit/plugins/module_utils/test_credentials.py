@@ -22,6 +22,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._registry.credenti
     CredentialResolver,
     Credentials,
     split_registry_key,
+    task_credentials_source,
 )
 
 SECRET = "s3cr3t-PASSWORD-9f1c"
@@ -789,3 +790,122 @@ def test_default_environment_is_the_process_environment(tmp_path, home, helpers,
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("PATH", str(helpers.bin) + os.pathsep + os.environ.get("PATH", ""))
     assert CredentialResolver().for_registry("ghcr.io").username == "via-os-environ"
+
+
+# Where the task's credentials came from, and what to say when a registry has none ---------------------------
+
+
+@pytest.mark.parametrize(
+    "from_environment, given_as, source",
+    [
+        ((), "task", "task options"),
+        ((), "lookup", "lookup options"),
+        (("username", "password"), "task", "environment variables REGISTRY_USERNAME and REGISTRY_PASSWORD"),
+        (("password",), "task", "task option username and environment variable REGISTRY_PASSWORD"),
+        (("username",), "lookup", "environment variable REGISTRY_USERNAME and lookup option password"),
+    ],
+)
+def test_task_credentials_source_names_options_and_variables(from_environment, given_as, source):
+    assert task_credentials_source(from_environment, given_as) == source
+
+
+def test_the_source_of_task_credentials_is_theirs(environ):
+    source = task_credentials_source(["username", "password"])
+    resolver = CredentialResolver(
+        username="alice", password=SECRET, primary_registry="ghcr.io", environ=environ, credentials_source=source
+    )
+    assert resolver.for_registry("ghcr.io").source == "environment variables REGISTRY_USERNAME and REGISTRY_PASSWORD"
+
+
+def test_advice_for_another_registry_says_whose_the_task_credentials_are(environ):
+    resolver = CredentialResolver(
+        username="alice",
+        password=SECRET,
+        primary_registry="https://ghcr.io",
+        environ=environ,
+        credentials_source="environment variables REGISTRY_USERNAME and REGISTRY_PASSWORD",
+    )
+    assert resolver.missing_credentials_advice("Quay.io") == (
+        "the username and password from environment variables REGISTRY_USERNAME and REGISTRY_PASSWORD apply only to"
+        " ghcr.io, the registry of the task's main reference; give the credentials for quay.io in the credentials"
+        " option or an auth file"
+    )
+    lookup = CredentialResolver(
+        username="alice",
+        password=SECRET,
+        primary_registry="ghcr.io",
+        environ=environ,
+        credentials_source="lookup options",
+        primary_role="the lookup's first reference",
+    )
+    assert "from lookup options apply only to ghcr.io, the registry of the lookup's first reference" in (
+        lookup.missing_credentials_advice("quay.io")
+    )
+    assert_no_secret(resolver.missing_credentials_advice("quay.io"))
+
+
+def test_advice_without_task_credentials_or_for_their_registry_is_to_give_some(environ):
+    generic = "set username and password, credentials, or an auth file"
+    given = CredentialResolver(username="alice", password=SECRET, primary_registry="ghcr.io", environ=environ)
+    assert given.missing_credentials_advice("ghcr.io") == generic  # theirs (then they were rejected, not missing)
+    assert CredentialResolver(primary_registry="ghcr.io", environ=environ).missing_credentials_advice("quay.io") == (
+        generic
+    )
+    unplaced = CredentialResolver(username="alice", password=SECRET, environ=environ)
+    assert unplaced.missing_credentials_advice("quay.io").startswith("username and password (from task options)")
+
+
+# Auth file entries that cannot be used -----------------------------------------------------------------------
+
+
+def test_an_entry_with_a_password_but_no_username_is_passed_over_with_a_warning(tmp_path, environ):
+    path = write_json(
+        tmp_path / "auth.json",
+        {"auths": {"quay.io/team": {"password": SECRET}, "quay.io": {"auth": b64("r:x")}, "ghcr.io": {}}},
+    )
+    resolver = CredentialResolver(auth_file=path, environ=environ)
+
+    assert resolver.for_registry("quay.io", "team/app").username == "r"  # the next entry that fits
+    assert resolver.for_registry("quay.io", "team/other").username == "r"
+    assert resolver.for_registry("ghcr.io") is None  # an empty entry (docker's, beside a credsStore) says nothing
+
+    assert resolver.warnings == [  # once, however often the entry is consulted
+        "Auth file %s: auths entry 'quay.io/team' has a password but no username, so it is not used for quay.io:"
+        " add the username, or give both as 'auth' (base64 of user:password)" % path
+    ]
+    assert_no_secret(" ".join(resolver.warnings))
+
+
+def test_an_entry_with_a_username_but_no_password_warns_too(tmp_path, environ):
+    path = write_json(tmp_path / "auth.json", {"auths": {"ghcr.io": {"username": "alice"}}})
+    resolver = CredentialResolver(auth_file=path, environ=environ)
+    assert resolver.for_registry("ghcr.io") is None
+    assert resolver.warnings == [
+        "Auth file %s: auths entry 'ghcr.io' has a username but no password, so it is not used for ghcr.io: add the"
+        " password, or give both as 'auth' (base64 of user:password)" % path
+    ]
+
+
+def test_entries_for_other_registries_and_usable_ones_do_not_warn(tmp_path, environ):
+    path = write_json(
+        tmp_path / "auth.json",
+        {
+            "auths": {
+                "quay.io": {"password": SECRET},
+                "ghcr.io": {"identitytoken": IDENTITY, "username": "alice"},
+                "registry.example.com": {"username": "bob", "password": SECRET},
+            }
+        },
+    )
+    resolver = CredentialResolver(auth_file=path, environ=environ)
+    assert resolver.for_registry("ghcr.io").identity_token == IDENTITY
+    assert resolver.for_registry("registry.example.com").username == "bob"
+    assert resolver.warnings == []
+
+
+def test_a_half_entry_in_a_default_file_warns_and_the_next_file_is_read(tmp_path, home, helpers):
+    podman = write_json(home / ".config" / "containers" / "auth.json", {"auths": {"quay.io": {"password": SECRET}}})
+    write_json(home / ".docker" / "config.json", auths_for("quay.io", "docker-user"))
+    resolver = CredentialResolver(environ={"HOME": str(home), "PATH": str(helpers.bin)})
+    assert resolver.for_registry("quay.io").username == "docker-user"
+    assert len(resolver.warnings) == 1 and resolver.warnings[0].startswith("Auth file %s: " % podman)

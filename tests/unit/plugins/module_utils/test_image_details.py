@@ -174,6 +174,42 @@ def test_index_without_the_platform_still_describes_the_index() -> None:
         inspector.layer_sources("app", resolved)
 
 
+@pytest.mark.parametrize(
+    "asked, matched",
+    [
+        (None, None),  # no platform asked for: a single image is whatever it is
+        ("linux/arm64", True),  # arm64 means arm64/v8
+        ("linux/arm64/v8", True),
+        ("linux/arm64/v7", False),
+        ("linux/amd64", False),
+        ("windows/arm64", False),
+    ],
+)
+def test_a_single_image_is_checked_against_the_platform_asked_for(asked: str | None, matched: bool | None) -> None:
+    store = Store()
+    store.add_image("linux/arm64/v8", layers=1, tags=["v1"])
+    inspector = ImageInspector(store, asked)
+
+    resolved = inspector.resolve("app", "v1")
+
+    assert (resolved.platform_matched, resolved.own_platform) == (matched, "linux/arm64/v8")
+    if matched is False:
+        with pytest.raises(NotFoundError, match="single linux/arm64/v8 image, not %s; its files were not read" % asked):
+            inspector.layer_sources("app", resolved)
+    else:
+        assert len(inspector.layer_sources("app", resolved)) == 1
+
+
+def test_an_index_says_whether_it_holds_the_platform_the_default_one_too() -> None:
+    store = Store()
+    arm64 = store.add_image("linux/arm64")
+    store.add_index({"linux/arm64": arm64}, tags=["arm-only"])
+
+    assert ImageInspector(store, None).resolve("app", "arm-only").platform_matched is False  # linux/amd64
+    assert ImageInspector(store, "linux/arm64").resolve("app", "arm-only").platform_matched is True
+    assert ImageInspector(store, None).resolve("app", "arm-only").own_platform is None
+
+
 def test_an_index_whose_platform_manifest_is_missing_is_broken_not_absent() -> None:
     store = Store()
     amd64 = store.add_image("linux/amd64")

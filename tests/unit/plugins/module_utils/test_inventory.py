@@ -8,6 +8,11 @@ from typing import Any
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    error_from_response,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._ops import inventory
 from ansible_collections.ocireg.registry.plugins.modules import registry_info
 
@@ -20,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "details": False,
     "paths": None,
     "max_file_size": 1048576,
-    "platform": "linux/amd64",
+    "platform": None,  # as Ansible hands it over when the task does not set it
     "concurrency": 8,
 }
 
@@ -134,7 +139,13 @@ def test_a_repository_lists_its_matching_tags_sorted(memory_registry, memory_cli
 
     gathered = Gathered(memory_clients, repository="registry.test/team/app", tags=["v*"], concurrency=20)
 
-    assert gathered.result == {"registry": REGISTRY, "tags": ["v1", "v10", "v2"], "exists": True, "changed": False}
+    assert gathered.result == {
+        "registry": REGISTRY,
+        "tags": ["v1", "v10", "v2"],
+        "exists": True,
+        "missing": None,
+        "changed": False,
+    }
     assert memory_registry.kinds() == {"ping": 1, "list_tags": 1}
     assert [(str(primary), size) for primary, size in gathered.made] == [("registry.test/team/app", 20)]
     assert (memory_clients.closed, gathered.warnings) == (1, [])
@@ -143,7 +154,13 @@ def test_a_repository_lists_its_matching_tags_sorted(memory_registry, memory_cli
 def test_a_missing_repository_does_not_exist(memory_registry, memory_clients) -> None:
     for details in (False, True):
         gathered = Gathered(memory_clients, repository="registry.test/team/nothing", details=details)
-        assert gathered.result == {"registry": REGISTRY, "tags": [], "exists": False, "changed": False}
+        assert gathered.result == {
+            "registry": REGISTRY,
+            "tags": [],
+            "exists": False,
+            "missing": "repository",
+            "changed": False,
+        }
 
 
 def test_repository_details_leave_vanished_tags_out_and_carry_the_errors_of_undescribable_ones(
@@ -211,17 +228,23 @@ def test_an_image_with_a_platform(memory_registry, memory_clients) -> None:
     by_digest = Gathered(memory_clients, image="registry.test/team/app@" + amd64.digest, platform="linux/arm64/v8")
 
     image = gathered.result["image"]
-    assert (gathered.result["exists"], gathered.result["registry"], gathered.result["changed"]) == (
+    assert (gathered.result["exists"], gathered.result["missing"], gathered.result["registry"]) == (
         True,
+        None,
         REGISTRY,
-        False,
     )
     assert (image["name"], image["tag"], image["digest"]) == ("registry.test/team/app", "multi", index.digest)
     assert (image["architecture"], image["variant"], image["labels"]) == ("arm64", "v8", {"arch": "arm64"})
     assert image["platform"]["digest"] == arm64.digest
     assert [entry["digest"] for entry in image["platforms"]] == list(index.children)
     assert (by_digest.result["image"]["tag"], by_digest.result["image"]["labels"]) == (None, {"arch": "amd64"})
-    assert gathered.warnings == by_digest.warnings == []
+    assert gathered.warnings == []
+    # amd64's own manifest, a single image, is not linux/arm64/v8: it is described as it is, and flagged
+    assert (by_digest.result["exists"], by_digest.result["missing"]) == (True, "platform")
+    assert (
+        len(by_digest.warnings) == 1
+        and "single-platform linux/amd64 image, not linux/arm64/v8" in by_digest.warnings[0]
+    )
 
 
 def test_an_index_without_the_platform_is_described_with_a_warning(memory_registry, memory_clients) -> None:
@@ -232,6 +255,7 @@ def test_an_index_without_the_platform_is_described_with_a_warning(memory_regist
     gathered = Gathered(memory_clients, image="registry.test/team/app:multi", platform="linux/s390x")
 
     assert (gathered.result["exists"], gathered.result["image"]["platform"]) == (True, None)
+    assert gathered.result["missing"] == "platform"
     assert gathered.warnings == [
         "registry.test/team/app:multi is a multi-platform index without platform linux/s390x, so its platform details"
         " are empty; it holds: linux/amd64, linux/arm64/v8"
@@ -248,16 +272,97 @@ def test_the_platform_warning_leaves_attestations_out(memory_registry, memory_cl
     assert gathered.warnings[0].endswith("it holds: linux/amd64, linux/arm64/v8")
 
 
-def test_a_missing_image_does_not_exist(memory_registry, memory_clients) -> None:
-    memory_registry.add_image(NAME, ["v1"])
-    for image in ("registry.test/team/app:v2", "registry.test/team/nothing:v1"):
+def test_a_missing_image_says_whether_the_repository_the_tag_or_the_digest_is_missing(memory_registry, memory_clients):
+    pushed = memory_registry.add_image(NAME, ["v1"])
+    other = "sha256:" + "0" * 64
+    cases = {
+        "registry.test/team/app:v2": "tag",
+        "registry.test/team/app@" + other: "digest",
+        "registry.test/team/app:v1@" + other: "digest",  # the digest is what is fetched
+        "registry.test/team/nothing:v1": "repository",
+        "registry.test/team/nothing@" + pushed.digest: "repository",
+    }
+    for image, missing in cases.items():
+        memory_registry.requests.clear()
         assert Gathered(memory_clients, image=image).result == {
             "registry": REGISTRY,
             "image": None,
             "exists": False,
+            "missing": missing,
             "changed": False,
-        }
+        }, image
+        # distribution's MANIFEST_UNKNOWN does not tell: one tag list does, and only because the image is missing
+        assert memory_registry.kinds() == {"ping": 1, "get_manifest": 1, "list_tags": 1}, image
     assert Gathered(memory_clients, image="registry.test/team/app:v2", paths=["/etc"]).result["files"] == {}
+
+    memory_registry.requests.clear()
+    found = Gathered(memory_clients, image="registry.test/team/app:v1").result
+    assert (found["exists"], found["missing"]) == (True, None)
+    assert memory_registry.count("list_tags") == 0  # an image that is there costs no tag list
+
+
+def test_a_registry_that_says_name_unknown_needs_no_tag_list(memory_registry, memory_clients) -> None:
+    unknown = error_from_response(
+        404,
+        b'{"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}',
+        action="get manifest",
+        registry="registry.test",
+        content_type="application/json",
+    )
+    memory_registry.fail_on("get_manifest", error=unknown)
+
+    assert Gathered(memory_clients, image="registry.test/team/nothing:v1").result["missing"] == "repository"
+    assert memory_registry.count("list_tags") == 0
+
+
+def test_a_refused_tag_list_leaves_the_reference_as_what_is_missing(memory_registry, memory_clients) -> None:
+    memory_registry.add_image(NAME, ["v1"])
+    memory_registry.fail_on("list_tags", error=PermissionDeniedError("denied", registry="registry.test", status=403))
+
+    gathered = Gathered(memory_clients, image="registry.test/team/app:v2")
+
+    assert (gathered.result["exists"], gathered.result["missing"]) == (False, "tag")
+
+
+def test_a_single_image_of_another_platform_exists_but_its_platform_is_missing(memory_registry, memory_clients) -> None:
+    memory_registry.add_image(NAME, ["amd64"], labels={"arch": "amd64"})
+    memory_registry.add_image(NAME, ["arm64"], platform="linux/arm64")
+    memory_registry.add_artifact(NAME, ["chart"])
+    reference = "registry.test/team/app:"
+
+    asked_arm64 = Gathered(memory_clients, image=reference + "amd64", platform="linux/arm64")
+    assert (asked_arm64.result["exists"], asked_arm64.result["missing"]) == (True, "platform")
+    image = asked_arm64.result["image"]
+    assert (image["os"], image["architecture"], image["labels"], image["platform"]) == (
+        "linux",
+        "amd64",
+        {"arch": "amd64"},
+        None,
+    )
+    assert asked_arm64.warnings == [
+        "registry.test/team/app:amd64 is a single-platform linux/amd64 image, not linux/arm64 (platform): its details"
+        " are those of linux/amd64"
+    ]
+    # the same image asked for as what it is, or without a platform, is no news; nor is an arm64 image without one,
+    # though an index would be described for linux/amd64
+    for tag, platform in (("amd64", "linux/amd64"), ("amd64", "linux/amd64/v1"), ("amd64", None), ("arm64", None)):
+        gathered = Gathered(memory_clients, image=reference + tag, platform=platform)
+        assert (gathered.result["missing"], gathered.warnings) == (None, []), (tag, platform)
+    matched = Gathered(memory_clients, image=reference + "arm64", platform="linux/arm64/v8")  # v8 is arm64's default
+    assert (matched.result["missing"], matched.warnings) == (None, [])
+    # an artifact names no platform: nothing to compare
+    chart = Gathered(memory_clients, image=reference + "chart", platform="linux/arm64")
+    assert (chart.result["exists"], chart.result["missing"], chart.warnings) == (True, None, [])
+
+
+def test_paths_of_a_single_image_of_another_platform_are_not_read(memory_registry, memory_clients) -> None:
+    pushed = memory_registry.add_image(NAME, ["amd64"])
+    memory_registry.requests.clear()
+
+    with pytest.raises(NotFoundError, match="is a single linux/amd64 image, not linux/arm64; its files were not read"):
+        Gathered(memory_clients, image="registry.test/team/app:amd64", platform="linux/arm64", paths=["/etc"])
+    assert memory_registry.count("read_blob") == 1  # its config, to know its platform; no layer
+    assert memory_registry.count("read_blob", pushed.config_digest) == 1
 
 
 def registry_with_repositories(registry: Any) -> None:
@@ -277,6 +382,7 @@ def test_a_registry_lists_the_matching_repositories_and_their_matching_tags(memo
         "registry": REGISTRY,
         "repositories": [{"name": "team/app"}, {"name": "team/web"}],
         "exists": True,
+        "missing": None,
         "changed": False,
     }
     assert tagged.result["repositories"] == [

@@ -69,6 +69,8 @@ def test_keep_last_keeps_the_newest_images_with_all_their_tags_and_deletes_the_r
     memory_registry.requests.clear()
 
     _task, result = run(memory_registry, keep_last=2)
+    outcomes = result.pop("tags")
+    prepared = result["diff"].pop("prepared")
 
     assert memory_registry.tags_of(NAME) == {"v3": newer.digest, "v3-alias": newer.digest, "v4": newest.digest}
     assert memory_registry.manifest_digests(NAME) == {newer.digest, newest.digest}
@@ -85,6 +87,24 @@ def test_keep_last_keeps_the_newest_images_with_all_their_tags_and_deletes_the_r
     }
     # the tag list once, a manifest GET per tag (its age matters), a config per image, one DELETE per image
     assert memory_registry.kinds() == {"list_tags": 1, "get_manifest": 7, "read_blob": 5, "delete_manifest": 3}
+    digest_of = {"undated": unknown, "v1": oldest, "v2": older, "v2-alias": older, "v3": newer, "v3-alias": newer}
+    digest_of["v4"] = newest
+    assert [(o["tag"], o["digest"], o["action"], o["reason"], o["removed_by"]) for o in outcomes] == [
+        ("undated", unknown.digest, "deleted", "keep_last", "digest"),
+        ("v1", oldest.digest, "deleted", "keep_last", "digest"),
+        ("v2", older.digest, "deleted", "keep_last", "digest"),
+        ("v2-alias", older.digest, "deleted", "keep_last", "digest"),
+        ("v3", newer.digest, "kept", "keep_last", None),
+        ("v3-alias", newer.digest, "kept", "keep_last", None),
+        ("v4", newest.digest, "kept", "keep_last", None),
+    ]
+    assert (
+        outcomes[2]["detail"]
+        == "its image is not among the 2 newest (keep_last); its image is deleted by digest, with v2-alias"
+    )
+    assert outcomes[6]["detail"] == "its image (created %s) is among the 2 newest (keep_last)" % days_ago(10)
+    # the diff says the same, a line per tag
+    assert prepared.splitlines() == ["%(action)s %(tag)s (%(reason)s): %(detail)s" % o for o in outcomes]
 
 
 def test_older_than_keeps_recent_images_and_those_of_unknown_age_with_a_warning(memory_registry) -> None:
@@ -114,6 +134,20 @@ def test_match_and_keep_without_an_age_rule_read_no_manifest_and_no_config(memor
     _task, result = run(memory_registry, match=["pr-.*"], keep=["pr-keep"])
 
     assert (result["deleted_tags"], result["kept_tags"]) == (["pr-1", "pr-2", "pr-3"], ["main", "pr-keep", "v1.0"])
+    by_tag = {outcome["tag"]: outcome for outcome in result["tags"]}
+    assert {tag: (o["action"], o["reason"], o["removed_by"]) for tag, o in by_tag.items()} == {
+        "main": ("kept", "match", None),
+        "pr-1": ("deleted", "match", "untag"),  # match let it go, keep did not stop it
+        "pr-2": ("deleted", "match", "digest"),
+        "pr-3": ("deleted", "match", "digest"),
+        "pr-keep": ("kept", "keep", None),
+        "v1.0": ("kept", "match", None),
+    }
+    assert by_tag["pr-1"]["detail"] == (
+        "matches the match pattern 'pr-.*'; matches no keep pattern; removed on its own: its image stays for the kept"
+        " tag pr-keep"
+    )
+    assert by_tag["pr-keep"]["detail"] == "matches the keep pattern 'pr-keep'"
     assert result["deleted_digests"] == [alone.digest]
     # pr-1 shares its image with pr-keep: untagged on its own (the placeholder then deleted), the image stays
     assert memory_registry.tags_of(NAME)["pr-keep"] == shared.digest
@@ -130,9 +164,36 @@ def test_match_and_keep_without_an_age_rule_read_no_manifest_and_no_config(memor
 
 
 def test_when_no_tag_is_matched_and_not_kept_only_the_tag_list_is_read(memory_registry) -> None:
-    memory_registry.add_image(NAME, ["v1", "v2"])
-    _task, result = run(memory_registry, match=["pr-.*"], keep_last=1)
-    assert (result["changed"], result["kept_tags"], memory_registry.kinds()) == (False, ["v1", "v2"], {"list_tags": 1})
+    memory_registry.add_image(NAME, ["v1", "v2", "pr-keep"])
+    _task, result = run(memory_registry, match=["pr-.*"], keep=["pr-keep"], keep_last=1)
+    assert (result["changed"], result["kept_tags"], memory_registry.kinds()) == (
+        False,
+        ["pr-keep", "v1", "v2"],
+        {"list_tags": 1},
+    )
+    # the reasons need no digest, and none was read
+    assert [(o["tag"], o["digest"], o["action"], o["reason"]) for o in result["tags"]] == [
+        ("pr-keep", None, "kept", "keep"),
+        ("v1", None, "kept", "match"),
+        ("v2", None, "kept", "match"),
+    ]
+
+
+def test_without_retention_every_tag_is_kept_for_no_retention(memory_registry) -> None:
+    memory_registry.add_image(NAME, ["v1", "latest"])
+    task, result = run(memory_registry)
+    assert result["tags"] == [
+        {
+            "tag": tag,
+            "digest": None,
+            "action": "kept",
+            "reason": "no_retention",
+            "detail": "no retention is set, so nothing is deleted",
+            "removed_by": None,
+        }
+        for tag in ("latest", "v1")
+    ]
+    assert (result["changed"], task.warnings, memory_registry.kinds()) == (False, [], {"list_tags": 1})
 
 
 def test_untagging_many_tags_asks_to_delete_by_name_only_until_the_registry_refuses(make_registry) -> None:
@@ -171,6 +232,11 @@ def test_a_digest_a_surviving_index_needs_is_untagged_not_deleted(memory_registr
     _task, result = run(memory_registry, older_than="30d")
 
     assert (result["deleted_tags"], result["deleted_digests"]) == (["amd64-only"], [])
+    assert [(o["tag"], o["action"], o["reason"], o["removed_by"]) for o in result["tags"]] == [
+        ("amd64-only", "deleted", "older_than", "untag"),
+        ("multi", "kept", "older_than", None),
+    ]
+    assert result["tags"][0]["detail"].endswith("; removed on its own: its image stays for the kept index multi")
     assert memory_registry.tags_of(NAME) == {"multi": index.digest}
     assert {amd64.digest, arm64.digest, index.digest} <= memory_registry.manifest_digests(NAME)
     assert amd64.digest not in {r.reference for r in memory_registry.requests if r.kind == "delete_manifest"}
@@ -184,6 +250,9 @@ def test_the_index_protection_holds_without_age_rules_too(memory_registry) -> No
     _task, result = run(memory_registry, match=["amd64-.*"])
 
     assert (result["deleted_tags"], result["deleted_digests"]) == (["amd64-only"], [])
+    assert result["tags"][0]["detail"] == (
+        "matches the match pattern 'amd64-.*'; removed on its own: its image stays for the kept index multi"
+    )
     assert amd64.digest in memory_registry.manifest_digests(NAME)
     assert memory_registry.count("get_manifest") == 1  # the surviving index, to learn what it needs
     assert memory_registry.count("get_manifest", index.digest) == 1
@@ -204,14 +273,43 @@ def test_state_absent_deletes_every_digest_indexes_first(memory_registry) -> Non
     assert memory_registry.tags_of(NAME) == {}
     assert (result["changed"], result["exists"], result["kept_tags"]) == (True, True, [])
     assert result["deleted_tags"] == ["amd64", "latest", "multi", "single", "v1"]
+    assert {(o["action"], o["reason"], o["removed_by"]) for o in result["tags"]} == {
+        ("deleted", "state=absent", "digest")
+    }
+    assert [o["tag"] for o in result["tags"]] == result["deleted_tags"]
+    assert result["tags"][1]["detail"] == "state=absent deletes every tag; its image is deleted by digest, with multi"
     assert memory_registry.kinds() == {"list_tags": 1, "head_manifest": 5, "delete_manifest": 3}
     assert arm64.digest in memory_registry.manifest_digests(NAME)  # untagged child: garbage collection's job
 
 
-def test_state_absent_on_a_missing_repository_is_no_change(memory_registry) -> None:
-    _task, result = run(memory_registry, state="absent")
+@pytest.mark.parametrize("given", [{"state": "absent"}, {}, {"keep_last": 1}, {"match": ["pr-.*"]}])
+def test_a_missing_repository_is_no_change_with_a_warning_naming_it(memory_registry, given: dict) -> None:
+    task, result = run(memory_registry, **given)
     assert (result["changed"], result["exists"], result["deleted_tags"], result["kept_tags"]) == (False, False, [], [])
+    assert result["tags"] == []
+    assert task.warnings == [
+        "Repository registry.test/team/app does not exist, so there is nothing to delete. If you expected tags there,"
+        " check its name and the registry."
+    ]
     assert memory_registry.kinds() == {"list_tags": 1}
+
+
+def test_a_repository_without_tags_is_no_change_with_a_warning(memory_registry) -> None:
+    memory_registry.add_image(NAME, ["gone"])
+    memory_registry.untag(NAME, "gone")  # distribution lists it, with no tags
+    task, result = run(memory_registry, keep_last=1)
+    assert (result["changed"], result["exists"]) == (False, False)
+    assert task.warnings == [
+        "Repository registry.test/team/app has no tags, so there is nothing to delete. If you expected tags there,"
+        " check its name and the registry."
+    ]
+
+
+@pytest.mark.parametrize("given", [{"state": "absent"}, {}, {"keep_last": 1}])
+def test_a_repository_with_tags_gives_no_such_warning(memory_registry, given: dict) -> None:
+    memory_registry.add_image(NAME, ["v1"])
+    task, _result = run(memory_registry, **given)
+    assert task.warnings == []
 
 
 def test_retention_with_state_absent_is_refused(memory_registry) -> None:
@@ -411,3 +509,28 @@ def test_children_of_names_every_entry_and_fails_on_an_index_it_cannot_read(memo
     broken = memory_registry.store(NAME, b"{broken", "application/vnd.oci.image.index.v1+json")
     with pytest.raises(RegistryResponseError, match="not valid JSON"):
         ages.children_of([broken])
+
+
+def test_a_dry_run_fails_where_the_registry_does_not_delete_and_checks_once(make_registry) -> None:
+    registry = make_registry(deletes_enabled=False)
+    image = registry.add_image(NAME, ["a", "b"])
+    task = retention(registry, state="absent")
+    task.make_plan(NOW)
+    registry.requests.clear()
+    with pytest.raises(UnsupportedError) as caught:
+        task.check_deletes()
+    assert "storage.delete.enabled" in str(caught.value) and "Nothing was changed" in str(caught.value)
+    assert "a still points at %s" % image.digest in str(caught.value)
+    assert registry.kinds() == {"confirm_deletes": 1}
+    with pytest.raises(UnsupportedError):
+        task.check_deletes()  # the answer is remembered for the task
+    assert registry.kinds() == {"confirm_deletes": 1}
+
+
+def test_a_dry_run_that_deletes_nothing_asks_nothing(memory_registry) -> None:
+    memory_registry.add_image(NAME, ["keep"])
+    task = retention(memory_registry, keep=["keep"], older_than="1d")
+    task.make_plan(NOW)
+    memory_registry.requests.clear()
+    task.check_deletes()
+    assert memory_registry.requests == []

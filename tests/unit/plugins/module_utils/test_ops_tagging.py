@@ -15,15 +15,24 @@ from collections.abc import Callable
 
 import pytest
 
+from ansible_collections.ocireg.registry.plugins.module_utils._concurrency import map_concurrently
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
     TagOverwriteError,
+    TransportError,
     UnsupportedError,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import DOCKER_MANIFEST
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import parse_repository
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import TagUpdate, remove_tag, require_tags
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import RepositoryRetention
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.tagging import (
+    TagUpdate,
+    Untagger,
+    remove_tag,
+    require_tags,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import NO_SUCH_MANIFEST
 
 NAME = "team/app"
 REPO = parse_repository("registry.test/team/app")
@@ -272,6 +281,60 @@ def test_a_source_with_state_absent_is_refused_before_any_request(memory_registr
     assert memory_registry.requests == []
 
 
+# -- a source or repository without a registry: Docker Hub, and the message says so -------------------------------
+
+
+HUB_NOTE = (
+    "'1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/1.1.0:latest; to name a tag of"
+    " registry.test/team/app, write registry.test/team/app:1.1.0."
+)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_bare_tag_as_source_fails_saying_it_was_read_as_a_docker_hub_image(make_registry, make_clients, dry_run):
+    local, hub = make_registry(), make_registry("docker.io")
+    local.add_image(NAME, ["1.1.0"])
+    clients = make_clients(local, hub)
+
+    with pytest.raises(NotFoundError) as caught:
+        run(clients, ["stable"], source="1.1.0", dry_run=dry_run)
+    assert str(caught.value) == (
+        "Source docker.io/library/1.1.0:latest does not exist: registry docker.io has no manifest latest in repository"
+        " library/1.1.0. " + HUB_NOTE
+    )
+
+    hub.fail_on(
+        "head_manifest", error=TransportError("Cannot reach registry docker.io at registry-1.docker.io: no DNS")
+    )
+    with pytest.raises(TransportError) as caught:
+        run(clients, ["stable"], source="1.1.0", dry_run=dry_run)
+    assert str(caught.value) == "Cannot reach registry docker.io at registry-1.docker.io: no DNS. " + HUB_NOTE
+    assert local.writes() == [] and hub.writes() == []
+
+
+def test_the_docker_hub_note_is_only_for_text_that_named_no_registry(make_registry, make_clients) -> None:
+    local, hub = make_registry(), make_registry("docker.io")
+    clients = make_clients(local, hub)
+    for source in ("docker.io/library/1.1.0", "registry.test/team/other:1.1.0"):
+        with pytest.raises(NotFoundError) as caught:
+            run(clients, ["stable"], source=source)
+        assert "names no registry" not in str(caught.value)
+    # A reference with a tag of its own is read as Docker Hub too, without the hint for a bare tag.
+    with pytest.raises(NotFoundError) as caught:
+        run(clients, ["stable"], source="app:1.1.0")
+    assert str(caught.value).endswith(
+        "'app:1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/app:1.1.0."
+    )
+    # The repository itself, when it names no registry.
+    hub.fail_on("head_manifest", error=TransportError("Cannot reach registry docker.io at registry-1.docker.io"))
+    with pytest.raises(TransportError) as caught:
+        TagUpdate(clients, parse_repository("team/app"), ["stable"], state="absent").plan()
+    assert str(caught.value) == (
+        "Cannot reach registry docker.io at registry-1.docker.io. 'team/app' names no registry, so it was read as the"
+        " Docker Hub image docker.io/team/app."
+    )
+
+
 # -- absent -----------------------------------------------------------------------------------------------------
 
 
@@ -300,12 +363,15 @@ def test_absent_removes_only_the_named_tags(make_registry, make_clients, tag_del
             "after": {"a": None, "b": None, "d": None, "never-there": None},
         },
     }
+    # Once, before anything is removed: does the registry delete at all (a DELETE that changes nothing)?
+    assert (registry.requests[4].kind, registry.requests[4].reference) == ("confirm_deletes", NO_SUCH_MANIFEST)
     if tag_deletes:
-        assert registry.kinds() == {"head_manifest": 4, "delete_tag": 3}
+        assert registry.kinds() == {"head_manifest": 4, "confirm_deletes": 1, "delete_tag": 3}
     else:  # the safe untag: a placeholder config, the placeholder on the tag, the placeholder deleted by digest
         assert registry.kinds() == {
             "head_manifest": 4,
-            "delete_tag": 3,
+            "confirm_deletes": 1,
+            "delete_tag": 1,  # refused once (distribution 2.x: 400), never asked again
             "upload_blob": 3,
             "put_manifest": 3,
             "delete_manifest": 3,
@@ -321,27 +387,75 @@ def test_absent_of_missing_tags_is_no_change(memory_registry, memory_clients) ->
     assert memory_registry.kinds() == {"head_manifest": 2}
 
 
-def test_absent_where_deletes_are_disabled_leaves_the_tag_where_it_was(make_registry, make_clients) -> None:
+@pytest.mark.parametrize("dry_run", [False, True], ids=["real-run", "check-mode"])
+def test_absent_where_deletes_are_disabled_fails_before_moving_anything(make_registry, make_clients, dry_run) -> None:
     registry = make_registry(deletes_enabled=False)
+    image = registry.add_image(NAME, ["a", "b", "c"])
+    manifests = registry.manifest_digests(NAME)
+    registry.requests.clear()
+
+    update = TagUpdate(make_clients(registry), REPO, ["a", "b", "never-there"], state="absent", dry_run=dry_run)
+    with pytest.raises(UnsupportedError) as caught:
+        update.plan()  # where the module reports changed: false
+
+    assert str(caught.value) == (
+        "Cannot remove tags a, b from registry.test/team/app: Failed to check whether deletes are allowed in team/app"
+        " (a DELETE of a manifest that does not exist) on registry registry.test, repository team/app: HTTP 405"
+        " UNSUPPORTED (The operation is unsupported.). Deleting is disabled on this registry (distribution:"
+        " storage.delete.enabled). Nothing was changed: a still points at %s; b still points at %s."
+        % (image.digest, image.digest)
+    )
+    assert (caught.value.status, caught.value.codes) == (405, ["UNSUPPORTED"])
+    assert registry.kinds() == {"head_manifest": 3, "confirm_deletes": 1}
+    assert registry.writes() == []
+    assert registry.tags_of(NAME) == {tag: image.digest for tag in "abc"}
+    assert registry.manifest_digests(NAME) == manifests  # no placeholder left behind
+
+
+def test_absent_where_the_check_says_neither_puts_the_tag_back_when_the_delete_is_refused(
+    make_registry, make_clients
+) -> None:
+    registry = make_registry(deletes_enabled=False, confirms_deletes=False)
     image = registry.add_image(NAME, ["a", "b"])
 
+    update = TagUpdate(make_clients(registry), REPO, ["a", "b"], state="absent")
+    pending = update.plan()  # the check's answer says neither: found out by trying, in a way that can be undone
     with pytest.raises(UnsupportedError) as caught:
-        run(make_clients(registry), ["a"], state="absent")
+        update.apply(pending)
 
     assert registry.tags_of(NAME) == {"a": image.digest, "b": image.digest}
+    assert update.changed_so_far is False  # the tag was put back: the module reports changed: false
     message = str(caught.value)
     assert message.startswith("Cannot remove tag a from registry.test/team/app: the registry deletes neither tags by")
     assert "storage.delete.enabled" in message
     assert "The tag still points at %s" % image.digest in message
-    assert caught.value.status == 405
+    assert (caught.value.status, caught.value.codes) == (405, ["UNSUPPORTED"])
     writes = registry.writes()
-    assert [(r.kind, r.reference) for r in writes if r.kind != "delete_manifest"] == [
+    placeholder = writes[3].reference
+    assert "the placeholder manifest %s it was moved onto stays, untagged" % placeholder in message
+    assert [(r.kind, r.reference) for r in writes] == [
         ("delete_tag", "a"),  # 405: False
         ("upload_blob", writes[1].reference),  # the placeholder's config
         ("put_manifest", "a"),  # the placeholder on the tag
+        ("delete_manifest", placeholder),  # refused
         ("put_manifest", "a"),  # the tag put back
-    ]
-    assert [r.reference for r in writes if r.kind == "delete_manifest"] != [image.digest]  # the placeholder, refused
+    ]  # and b is not tried
+
+
+def test_a_dry_run_of_absent_checks_deletes_and_writes_nothing(memory_registry, memory_clients) -> None:
+    image = memory_registry.add_image(NAME, ["a", "b"])
+    memory_registry.requests.clear()
+
+    result = run(memory_clients, ["a", "gone"], state="absent", dry_run=True)
+
+    assert result["changed"] is True
+    assert result["tags"][0] == {"tag": "a", "digest": None, "previous_digest": image.digest, "changed": True}
+    assert memory_registry.kinds() == {"head_manifest": 2, "confirm_deletes": 1}
+    assert memory_registry.writes() == []
+    # nothing to remove: no check either
+    memory_registry.requests.clear()
+    assert run(memory_clients, ["gone"], state="absent", dry_run=True)["changed"] is False
+    assert memory_registry.kinds() == {"head_manifest": 1}
 
 
 def test_when_putting_the_tag_back_fails_too_the_error_says_where_it_points(make_registry) -> None:
@@ -367,6 +481,80 @@ def test_when_putting_the_tag_back_fails_too_the_error_says_where_it_points(make
     assert "The tag now points at the placeholder" in message
 
 
+# -- Untagger: what a task learns once -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tag_deletes", [False, True], ids=["distribution-2.x", "deletes-tags-by-name"])
+def test_an_untagger_checks_deletes_once_and_asks_by_name_until_refused(make_registry, tag_deletes) -> None:
+    registry = make_registry(tag_deletes=tag_deletes)
+    registry.add_image(NAME, ["keep", "t1", "t2", "t3", "t4"])
+    registry.requests.clear()
+    untagger = Untagger(registry, NAME)
+
+    hows = map_concurrently(lambda tag: untagger.remove(tag, registry.head_manifest(NAME, tag)), ["t1", "t2"], 1)
+    hows += map_concurrently(lambda tag: untagger.remove(tag, registry.head_manifest(NAME, tag)), ["t3", "t4"], 4)
+
+    assert hows == ["deleted" if tag_deletes else "untagged"] * 4
+    assert list(registry.tags_of(NAME)) == ["keep"]
+    # deleted by name, no check is needed; untagged, the check comes once, before the first placeholder
+    assert (registry.count("delete_tag"), registry.count("confirm_deletes")) == ((4, 0) if tag_deletes else (1, 1))
+    if not tag_deletes:
+        assert [r.kind for r in registry.requests[:4]] == [
+            "head_manifest",
+            "delete_tag",
+            "confirm_deletes",
+            "upload_blob",
+        ]
+
+
+def test_an_untagger_that_was_refused_says_so_for_every_tag_and_asks_once(make_registry) -> None:
+    registry = make_registry(deletes_enabled=False)
+    image = registry.add_image(NAME, ["a", "b"])
+    untagger = Untagger(registry, NAME)
+    for tag in ("a", "b"):
+        with pytest.raises(
+            UnsupportedError, match="Cannot remove tag %s .* Nothing was changed: %s still points" % (tag, tag)
+        ):
+            untagger.remove(tag, registry.head_manifest(NAME, tag))
+    assert registry.count("confirm_deletes") == 1 and registry.writes() == [registry.requests[1]]  # one delete_tag
+    assert registry.tags_of(NAME) == {"a": image.digest, "b": image.digest}
+
+
+def test_registry_repo_untags_with_one_check_per_task_and_none_after_a_delete_by_digest(make_registry) -> None:
+    # Only untags: one check, and where deletes are off, the task fails before anything moved.
+    for deletes_enabled in (True, False):
+        registry = make_registry(deletes_enabled=deletes_enabled)
+        image = registry.add_image(NAME, ["keep", "t1", "t2", "t3"])
+        task = RepositoryRetention(
+            registry, REPO, "present", {"match": None, "keep": ["keep"], "keep_last": None, "older_than": None}, 4
+        )
+        task.make_plan()
+        registry.requests.clear()
+        if deletes_enabled:
+            task.apply()
+            assert list(registry.tags_of(NAME)) == ["keep"]
+        else:
+            with pytest.raises(
+                UnsupportedError, match="Cannot remove tag t1 .*storage.delete.enabled.*Nothing was changed"
+            ):
+                task.apply()
+            assert registry.writes() == [registry.requests[0]]  # the delete by name, refused
+            assert registry.tags_of(NAME) == {tag: image.digest for tag in ("keep", "t1", "t2", "t3")}
+        assert registry.count("confirm_deletes") == 1
+
+    # A digest deleted first shows that deletes work: no check at all.
+    registry = make_registry()
+    registry.add_image(NAME, ["old"])
+    registry.add_image(NAME, ["keep", "t1"])
+    task = RepositoryRetention(
+        registry, REPO, "present", {"match": None, "keep": ["keep"], "keep_last": None, "older_than": None}, 4
+    )
+    task.make_plan()
+    task.apply()
+    assert list(registry.tags_of(NAME)) == ["keep"]
+    assert registry.count("confirm_deletes") == 0
+
+
 def test_remove_tag_says_how_and_can_skip_asking_to_delete_by_name(make_registry) -> None:
     by_name, untagging = make_registry(tag_deletes=True), make_registry()
     for registry in (by_name, untagging):
@@ -377,3 +565,23 @@ def test_remove_tag_says_how_and_can_skip_asking_to_delete_by_name(make_registry
     assert remove_tag(untagging, NAME, "b", untagging.head_manifest(NAME, "b"), try_delete_by_name=False) == "untagged"
     assert untagging.count("delete_tag") == 1
     assert (set(by_name.tags_of(NAME)), set(untagging.tags_of(NAME))) == ({"b", "c"}, {"c"})
+
+
+def test_a_failure_halfway_reports_changed_when_a_tag_went_or_a_write_began(make_registry, make_clients) -> None:
+    registry = make_registry(tag_deletes=True)
+    image = registry.add_image(NAME, ["a", "b"])
+    registry.fail_on("delete_tag", "b", UnsupportedError("refused", status=405))
+    update = TagUpdate(make_clients(registry), REPO, ["a", "b"], state="absent")
+    with pytest.raises(UnsupportedError):
+        update.apply(update.plan())
+    assert update.removed == ["a"] and update.changed_so_far is True
+    assert registry.tags_of(NAME) == {"b": image.digest}
+
+    other = registry.add_image(NAME, ["c"])
+    registry.fail_on("put_manifest", "d", UnsupportedError("refused", status=405))
+    present = TagUpdate(make_clients(registry), REPO, ["c", "d"], source=other.digest)
+    pending = present.plan()
+    assert present.changed_so_far is False  # nothing written yet
+    with pytest.raises(UnsupportedError):
+        present.apply(pending)
+    assert present.changed_so_far is True  # a write began: it may have landed

@@ -237,6 +237,7 @@ def test_to_dict_has_the_filter_keys():
         "canonical": "docker.io/library/alpine:latest",
         "familiar": "alpine:latest",
         "official": True,
+        "scheme": None,
     }
     assert parse_reference("ghcr.io/org/app@" + SHA256).to_dict() == {
         "registry": "ghcr.io",
@@ -246,6 +247,7 @@ def test_to_dict_has_the_filter_keys():
         "canonical": "ghcr.io/org/app@" + SHA256,
         "familiar": "ghcr.io/org/app@" + SHA256,
         "official": False,
+        "scheme": None,
     }
 
 
@@ -683,3 +685,61 @@ def test_scheme_is_kept_through_with_tag_but_not_in_canonical():
     assert ref.scheme == "http"
     assert ref.base_url == "http://registry.internal"
     assert ref.canonical == "registry.internal/app:2"
+
+
+# -- how a reference was read: Docker Hub when no registry is named ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, implied, bare_tag",
+    [
+        ("1.1.0", True, True),
+        ("stable", True, True),
+        ("alpine:3.19", True, False),  # a tag of its own: not a bare tag
+        ("team/app", True, False),
+        ("library/alpine", True, False),
+        ("alpine@" + SHA256, True, False),
+        ("docker.io/library/1.1.0", False, False),  # names Docker Hub itself
+        ("index.docker.io/team/app", False, False),
+        ("registry-1.docker.io/library/alpine", False, False),
+        ("localhost/app", False, False),
+        ("127.0.0.1:5000/team/app", False, False),
+        ("http://registry/app", False, False),
+        ("[::1]:5000/app", False, False),
+    ],
+)
+def test_a_reference_knows_whether_its_registry_was_implied(text, implied, bare_tag):
+    reference = parse_reference(text)
+    assert (reference.registry_implied, reference.looks_like_bare_tag) == (implied, bare_tag)
+    name = text.partition("@")[0]
+    if name.rfind(":") <= name.rfind("/"):  # no tag: a repository too, read by the same rule, never a bare tag
+        assert (parse_repository(name).registry_implied, parse_repository(name).looks_like_bare_tag) == (implied, False)
+
+
+def test_the_note_says_how_the_text_was_read_and_hints_for_a_bare_tag():
+    assert parse_reference("1.1.0").docker_hub_note("127.0.0.1:5000/team/app") == (
+        "'1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/1.1.0:latest; to name a"
+        " tag of 127.0.0.1:5000/team/app, write 127.0.0.1:5000/team/app:1.1.0."
+    )
+    assert parse_reference("1.1.0").docker_hub_note() == (
+        "'1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/1.1.0:latest; to name a"
+        " tag of a repository, write REGISTRY/REPOSITORY:1.1.0."
+    )
+    assert parse_reference("team/app:1.0").docker_hub_note("x.io/y") == (
+        "'team/app:1.0' names no registry, so it was read as the Docker Hub image docker.io/team/app:1.0."
+    )
+    assert parse_repository("app").docker_hub_note() == (
+        "'app' names no registry, so it was read as the Docker Hub image docker.io/library/app."
+    )
+    for named in ("docker.io/library/1.1.0", "localhost:5000/app"):
+        assert parse_reference(named).docker_hub_note("x.io/y") == parse_reference(named).docker_hub_reading() == ""
+    # Built directly, a reference has no text to have been read from.
+    assert Reference("docker.io", "alpine", "latest").docker_hub_note() == ""
+
+
+def test_how_a_reference_was_written_is_not_part_of_what_it_is():
+    bare, written_out = parse_reference("1.1.0"), parse_reference("docker.io/library/1.1.0:latest")
+    assert bare == written_out and hash(bare) == hash(written_out) and repr(bare) == repr(written_out)
+    assert bare.registry_implied and not written_out.registry_implied
+    # The same image, given another tag, is still one whose registry was implied.
+    assert bare.with_tag("2.0").registry_implied and not bare.with_tag("2.0").looks_like_bare_tag

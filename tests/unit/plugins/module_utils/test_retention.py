@@ -14,11 +14,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import Inv
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import parse_duration, parse_time
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import (
     DeletionPlan,
+    Reason,
     RetentionPolicy,
     TaggedImage,
     compile_patterns,
     decide,
     plan_deletions,
+    tag_outcomes,
     tag_set_diff,
 )
 
@@ -177,7 +179,7 @@ def images(repo: dict[str, tuple[str, float | None]]) -> list[TaggedImage]:
 
 
 DECISIONS = [
-    # (case, options, deleted tags)
+    # (case, options, deleted tags); a deleted tag's reason is the first rule set of older_than, keep_last, match, keep
     ("match only deletes every matched tag", {"match": ["pr-.*"]}, {"pr-1", "pr-2"}),
     ("keep only deletes everything else", {"keep": ["latest", "v.*"]}, {"pr-1", "pr-2", "undated"}),
     ("keep wins over match", {"match": ["pr-.*", "v.*"], "keep": ["v3.*", "pr-2"]}, {"pr-1", "v1", "v2"}),
@@ -212,8 +214,36 @@ def test_decide(case: str, options: dict[str, Any], deleted: set[str]) -> None:
     decision = decide(RetentionPolicy.from_options(options), images(REPO), NOW)
     assert set(decision.doomed) == deleted, case
     assert set(decision.reasons) == set(REPO)
-    for tag in REPO:
-        assert (decision.reasons[tag] == "deleted") is (tag in deleted), (tag, decision.reasons[tag])
+    deciding = next(rule for rule in ("older_than", "keep_last", "match", "keep") if options.get(rule) is not None)
+    for tag in deleted:
+        assert decision.reasons[tag].code == deciding, (tag, decision.reasons[tag])
+
+
+REASONS = [
+    # (case, options, tag -> reason code of every tag)
+    (
+        "match only",
+        {"match": ["pr-.*"]},
+        dict.fromkeys(REPO, "match"),  # kept: matches no pattern; deleted: matches one
+    ),
+    ("keep only", {"keep": ["v.*"]}, dict.fromkeys(REPO, "keep")),
+    (
+        "keep_last",
+        {"keep": ["latest"], "keep_last": 1},
+        dict(dict.fromkeys(REPO, "keep_last"), latest="keep"),
+    ),
+    (
+        "older_than",
+        {"match": ["v.*", "pr-.*", "undated"], "older_than": "30d"},
+        dict(dict.fromkeys(REPO, "older_than"), latest="match", undated="unknown_age"),
+    ),
+]
+
+
+@pytest.mark.parametrize("case, options, codes", REASONS, ids=[row[0] for row in REASONS])
+def test_every_tag_has_the_code_of_the_rule_that_decided(case: str, options: dict[str, Any], codes: dict) -> None:
+    decision = decide(RetentionPolicy.from_options(options), images(REPO), NOW)
+    assert {tag: reason.code for tag, reason in decision.reasons.items()} == codes, case
 
 
 def test_decide_explains_why_a_tag_stays() -> None:
@@ -221,12 +251,39 @@ def test_decide_explains_why_a_tag_stays() -> None:
         {"match": ["v.*", "undated"], "keep": ["v1"], "keep_last": 1, "older_than": "150d"}
     )
     decision = decide(policy, images(REPO), NOW)
-    assert decision.reasons["latest"] == "kept: matches no pattern of match"
-    assert decision.reasons["v1"] == "kept: matches keep"
-    assert decision.reasons["v3"] == "kept: among the 1 newest images (keep_last)"
-    assert decision.reasons["v2"] == "deleted"
-    assert decision.reasons["undated"] == "kept: creation time unknown, so not older than older_than"
+    assert decision.doomed == {"v2"}
+    assert decision.reasons == {
+        "latest": Reason("match", "matches no pattern of match ('v.*', 'undated')"),
+        "pr-1": Reason("match", "matches no pattern of match ('v.*', 'undated')"),
+        "pr-2": Reason("match", "matches no pattern of match ('v.*', 'undated')"),
+        "v1": Reason("keep", "matches the keep pattern 'v1'"),
+        "v3": Reason("keep_last", "its image (created 2025-02-21T12:00:00Z) is among the 1 newest (keep_last)"),
+        "v3-alias": Reason("keep_last", "its image (created 2025-02-21T12:00:00Z) is among the 1 newest (keep_last)"),
+        "v2": Reason(
+            "older_than",
+            "matches the match pattern 'v.*'; matches no keep pattern; its image is not among the 1 newest"
+            " (keep_last); its image was created 2024-11-13T12:00:00Z, longer ago than 150d (older_than)",
+        ),
+        "undated": Reason(
+            "unknown_age", "its image has no readable creation time, so it is not older than 150d (older_than)"
+        ),
+    }
     assert decision.unknown_age == ("undated",)
+
+
+def test_reasons_of_single_rules_in_words() -> None:
+    def reasons(options: dict[str, Any]) -> dict[str, Reason]:
+        return decide(RetentionPolicy.from_options(options), images(REPO), NOW).reasons
+
+    assert reasons({"keep": ["v.*", "latest"]})["pr-1"] == Reason("keep", "matches no keep pattern")
+    assert reasons({"match": ["pr-.*"]})["pr-1"] == Reason("match", "matches the match pattern 'pr-.*'")
+    assert reasons({"keep_last": 0})["v1"] == Reason("keep_last", "keep_last is 0, so no image is kept by count")
+    assert reasons({"older_than": "1w3d"})["pr-2"] == Reason(
+        "older_than", "its image was created 2025-05-31T12:00:00Z, not longer ago than 1w3d (older_than)"
+    )
+    assert reasons({"keep_last": 50})["undated"] == Reason(
+        "keep_last", "its image (of unknown creation time) is among the 50 newest (keep_last)"
+    )
 
 
 def test_older_than_is_strict_at_the_cutoff() -> None:
@@ -294,3 +351,58 @@ def test_every_doomed_tag_is_removed_exactly_once() -> None:
 def test_tag_set_diff() -> None:
     plan = DeletionPlan(delete_digests=(A,), untag=("b",), deleted_tags=("a", "b"), kept_tags=("c",))
     assert tag_set_diff(plan) == {"before": {"tags": ["a", "b", "c"]}, "after": {"tags": ["c"]}}
+    outcomes = [
+        {"tag": "a", "action": "deleted", "reason": "match", "detail": "matches the match pattern 'a'"},
+        {"tag": "c", "action": "kept", "reason": "keep", "detail": "matches the keep pattern 'c'"},
+    ]
+    assert tag_set_diff(plan, outcomes) == {
+        "before": {"tags": ["a", "b", "c"]},
+        "after": {"tags": ["c"]},
+        "prepared": "deleted a (match): matches the match pattern 'a'\nkept c (keep): matches the keep pattern 'c'\n",
+    }
+
+
+def test_tag_outcomes_say_how_each_deleted_tag_goes() -> None:
+    # a, a2: one image, both doomed (deleted by digest); b doomed, its image shared with kept b-keep (untagged);
+    # child doomed, its image in the kept index multi (untagged); d kept; e kept by name, never read (no digest)
+    current = {"a": A, "a2": A, "b": B, "b-keep": B, "child": C, "multi": D}
+    doomed = {"a", "a2", "b", "child"}
+    plan = plan_deletions(current, doomed, protected={C}, indexes={D})
+    reasons = {tag: Reason("older_than", "old") for tag in doomed}
+    reasons.update({"b-keep": Reason("keep", "kept by name"), "multi": Reason("older_than", "young")})
+    plan = DeletionPlan(plan.delete_digests, plan.untag, plan.deleted_tags, plan.kept_tags + ("e",))
+    reasons["e"] = Reason("match", "unmatched")
+
+    outcomes = tag_outcomes(plan, current, reasons, needed_by={C: ["multi"]})
+
+    def entry(tag: str, action: str, reason: str, detail: str, removed_by: str | None) -> dict[str, Any]:
+        return {
+            "tag": tag,
+            "digest": current.get(tag),
+            "action": action,
+            "reason": reason,
+            "detail": detail,
+            "removed_by": removed_by,
+        }
+
+    assert outcomes == [
+        entry("a", "deleted", "older_than", "old; its image is deleted by digest, with a2", "digest"),
+        entry("a2", "deleted", "older_than", "old; its image is deleted by digest, with a", "digest"),
+        entry(
+            "b", "deleted", "older_than", "old; removed on its own: its image stays for the kept tag b-keep", "untag"
+        ),
+        entry("b-keep", "kept", "keep", "kept by name", None),
+        entry(
+            "child",
+            "deleted",
+            "older_than",
+            "old; removed on its own: its image stays for the kept index multi",
+            "untag",
+        ),
+        entry("e", "kept", "match", "unmatched", None),
+        entry("multi", "kept", "older_than", "young", None),
+    ]
+    assert outcomes[5]["digest"] is None
+    # without knowing which index needs it, the reason still says why the image stays
+    unnamed = tag_outcomes(plan, current, reasons)
+    assert unnamed[4]["detail"] == "old; removed on its own: a kept index refers to its image, which stays"

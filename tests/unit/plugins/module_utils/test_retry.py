@@ -267,3 +267,82 @@ def test_run_returns_the_first_success() -> None:
         return outcome
 
     assert policy.run(attempt, retry_if=lambda err: True) == "done" and outcomes == ["never"]
+
+
+# -- what giving up says ----------------------------------------------------------------------------------------
+
+
+def timing_out(clock: Clock, seconds: float, raised: list[TransportError]) -> Any:
+    """An attempt that takes ``seconds`` on the clock and then times out, keeping what it raised."""
+
+    def attempt() -> None:
+        clock.now += seconds
+        raised.append(TransportError("Timed out after %s seconds talking to registry r" % seconds, registry="r"))
+        raise raised[-1]
+
+    return attempt
+
+
+def test_giving_up_says_how_many_retries_and_how_long_they_took_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    policy = RetryPolicy(5, sleep=clock.sleep)
+    raised: list[TransportError] = []
+
+    with pytest.raises(TransportError) as caught:
+        policy.run(timing_out(clock, 2.0, raised), retry_if=lambda err: True)
+
+    spent = 6 * 2.0 + sum(clock.slept)
+    assert clock.now - 1000.0 == pytest.approx(spent)
+    expected = "Timed out after 2.0 seconds talking to registry r (gave up after 5 retries over %.1f s)" % spent
+    assert str(caught.value) == expected and caught.value.args == (expected,)
+    # the same exception, its type and attributes as they were
+    assert caught.value is raised[-1] and type(caught.value) is TransportError
+    assert (caught.value.registry, caught.value.status, caught.value.codes) == ("r", None, [])
+
+
+def test_one_retry_is_one_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    with pytest.raises(TransportError, match=r" \(gave up after 1 retry over \d+\.\d s\)$"):
+        RetryPolicy(1, sleep=clock.sleep).run(timing_out(clock, 2.0, []), retry_if=lambda err: True)
+
+
+def test_nothing_is_added_without_retrying_or_when_the_error_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(monkeypatch)
+    with pytest.raises(TransportError) as caught:  # retries 0: nothing was retried
+        RetryPolicy(0, sleep=clock.sleep).run(timing_out(clock, 2.0, []), retry_if=lambda err: True)
+    assert str(caught.value) == "Timed out after 2.0 seconds talking to registry r"
+
+    outcomes = [TransportError("reset"), PermanentTransportError("certificate verify failed")]
+
+    def attempt() -> None:
+        raise outcomes.pop(0)
+
+    with pytest.raises(PermanentTransportError) as refused:  # stopped by retry_if, not because retries ran out
+        RetryPolicy(5, sleep=clock.sleep).run(
+            attempt, retry_if=lambda err: not isinstance(err, PermanentTransportError)
+        )
+    assert str(refused.value) == "certificate verify failed"
+
+
+def test_a_retried_whole_says_what_its_own_retries_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob transfer started again whose requests were retried too: one note, the outer one, for all of it."""
+    clock = Clock(monkeypatch)
+    policy = RetryPolicy(2, sleep=clock.sleep)
+
+    def transfer() -> None:
+        policy.run(timing_out(clock, 1.0, []), retry_if=lambda err: True)
+
+    with pytest.raises(TransportError) as caught:
+        policy.run(transfer, retry_if=lambda err: True)
+
+    message = str(caught.value)
+    assert message.count("gave up after") == 1
+    assert message == "Timed out after 1.0 seconds talking to registry r (gave up after 2 retries over %.1f s)" % (
+        clock.now - 1000.0
+    )
+
+
+def test_a_request_that_keeps_failing_says_so_through_the_transport(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = FakeTransport([TransportError("Cannot reach registry r: refused")] * 3, 2, monkeypatch)
+    with pytest.raises(TransportError, match=r"^Cannot reach registry r: refused \(gave up after 2 retries over "):
+        transport.send("GET", "http://r/v2/")

@@ -11,12 +11,14 @@ import json
 import os
 import stat
 import tarfile
+import types
 
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     DigestMismatchError,
     InvalidInputError,
+    InvalidReferenceError,
     NotFoundError,
     RegistryError,
     RegistryResponseError,
@@ -34,6 +36,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.layout impo
     LayoutDirDestination,
     open_layout_archive,
     open_layout_dir,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.registry_store import (
+    RegistrySource,
+    noting_docker_hub,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.stores import local_file_errors
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.location import StoreLocation, parse_location
@@ -84,8 +90,13 @@ def test_registry_references_and_the_dest_default():
     assert parse_location("127.0.0.1:5000/team/app", "dest", default_tag=None) == Reference(
         "127.0.0.1:5000", "team/app"
     )
-    # A skopeo transport name followed by a valid tag is an image on Docker Hub.
-    assert parse_location("dir:latest") == parse_reference("docker.io/library/dir:latest")
+    # A word and a colon, followed by a tag (however malformed) or by a port and a path, is a registry reference.
+    assert parse_location("dirt:latest") == parse_reference("docker.io/library/dirt:latest")
+    assert parse_location("registry:5000/team/app") == parse_reference("registry:5000/team/app:latest")
+    # A skopeo transport name is one, as skopeo reads it: docker:// names the Docker Hub image of that name.
+    assert parse_location("docker://dir:latest") == parse_reference("docker.io/library/dir:latest")
+    with pytest.raises(InvalidReferenceError, match="Invalid tag '-x'"):
+        parse_location("app:-x")
 
 
 def test_docker_archive_references_normalise():
@@ -103,8 +114,8 @@ def test_docker_archive_references_normalise():
         ("oci:/srv/x:-v1", "not a valid OCI reference name"),
         ("docker-archive:/d.tar:App:v1", "docker-archive REF must be NAME:TAG"),
         ("docker-archive:/d.tar:app@sha256:" + "a" * 64, "without a digest"),
-        ("dir:/srv/image", "dir: transport, which is not supported"),
-        ("containers-storage:/var/lib/x", "not supported"),
+        ("dir:/srv/image", "src 'dir:/srv/image' uses skopeo's dir: transport, which this collection does not support"),
+        ("containers-storage:/var/lib/x", "containers-storage: transport, which this collection does not support"),
         ("Team/App:v1", "src: Invalid image reference"),
         ("", "src must be a registry reference"),
         (None, "src must be a registry reference"),
@@ -113,6 +124,98 @@ def test_docker_archive_references_normalise():
 def test_bad_names_are_refused_with_the_value(text, message):
     with pytest.raises(InvalidInputError, match=message):
         parse_location(text)
+
+
+SUPPORTED = (
+    "The supported transports are docker:// (or no prefix) for a registry reference"
+    " ([registry/]repository[:tag][@digest]), oci:DIR[:REF], oci-archive:FILE[:REF] and docker-archive:FILE[:REF]."
+)
+
+
+@pytest.mark.parametrize(
+    "text, message, hub_image",
+    [
+        # skopeo's transports whatever follows, with the way to name a Docker Hub image of that name where there is one
+        (
+            "containers-storage:foo",
+            "dest 'containers-storage:foo' uses skopeo's containers-storage: transport, which this collection does not"
+            " support. " + SUPPORTED,
+            True,
+        ),
+        (
+            "docker-daemon:app:1.0",
+            "dest 'docker-daemon:app:1.0' uses skopeo's docker-daemon: transport, which this collection does not"
+            " support. " + SUPPORTED,
+            False,
+        ),
+        ("dir:latest", "dest 'dir:latest' uses skopeo's dir: transport", True),
+        # any other word followed by a path or by more colons
+        (
+            "podman:/srv/images/app",
+            "dest 'podman:/srv/images/app' starts with 'podman:', which is not a transport this collection knows. "
+            + SUPPORTED,
+            False,
+        ),
+        ("cache:team/app:1", "dest 'cache:team/app:1' starts with 'cache:', which is not a transport", False),
+        ("oci-layout:a:b", "dest 'oci-layout:a:b' starts with 'oci-layout:', which is not a transport", False),
+    ],
+)
+def test_other_transports_are_refused_listing_the_supported_ones(text, message, hub_image):
+    with pytest.raises(InvalidInputError) as caught:
+        parse_location(text, "dest")
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert SUPPORTED in str(caught.value)
+    hint = " To name the Docker Hub image %s, write docker://%s." % (text, text)
+    assert str(caught.value).endswith(hint) is hub_image, str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["app:1.0", "localhost:5000/team/app", "registry:5000/app:v1", "https://ghcr.io/org/app", "[::1]:5000/app"],
+)
+def test_words_before_a_tag_a_port_or_a_scheme_are_not_transports(text):
+    assert isinstance(parse_location(text), Reference)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("app:", "':' must be followed by a tag"),
+        ("app:bad!", "Invalid tag 'bad!'"),
+        ("localhost:web/app", "the port must be a number"),
+        ("ftp://host/app", "only the 'http://' and 'https://' prefixes are allowed"),
+    ],
+)
+def test_malformed_references_are_judged_as_references(text, message):
+    with pytest.raises(InvalidReferenceError, match=message):
+        parse_location(text)
+
+
+def test_a_registry_source_read_as_a_docker_hub_image_says_so_once(make_registry):
+    hub = make_registry("docker.io")
+    hub.transport = types.SimpleNamespace(retry=None)  # what RegistrySource reads of a RegistryClient's transport
+    source = RegistrySource(hub, parse_location("1.1.0"))
+    note = (
+        "'1.1.0' names no registry, so it was read as the Docker Hub image docker.io/library/1.1.0:latest; to name a"
+        " tag of a repository, write REGISTRY/REPOSITORY:1.1.0."
+    )
+    for read in (source.peek, source.top_manifest):
+        with pytest.raises(NotFoundError) as caught:
+            read()
+        assert str(caught.value) == (
+            "The source image docker.io/library/1.1.0:latest does not exist (registry docker.io has no manifest latest"
+            " in repository library/1.1.0). " + note
+        )
+    hub.fail_on("head_manifest", error=RegistryError("Cannot reach registry docker.io at registry-1.docker.io"))
+    with pytest.raises(RegistryError) as caught:
+        with noting_docker_hub(source.reference, tag_of="registry.test/team/app"):  # as registry_tag would, around it
+            source.peek()
+    assert str(caught.value) == "Cannot reach registry docker.io at registry-1.docker.io. " + note
+    # Named explicitly, Docker Hub is what was meant: nothing to add.
+    explicit = RegistrySource(hub, parse_location("docker.io/library/1.1.0"))
+    with pytest.raises(RegistryError) as caught:
+        explicit.peek()
+    assert str(caught.value) == "Cannot reach registry docker.io at registry-1.docker.io"
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -118,6 +118,26 @@ def test_a_source_on_the_same_registry_uses_the_repository_scheme() -> None:
     assert not same_registry(explicit, repository)
 
 
+def test_a_source_keeps_whether_it_named_its_registry() -> None:
+    bare = parse_source("1.1.0", REPO)
+    assert (bare.canonical, bare.registry_implied, bare.looks_like_bare_tag) == (
+        "docker.io/library/1.1.0:latest",
+        True,
+        True,
+    )
+    assert bare.docker_hub_note(REPO.name).endswith(
+        "; to name a tag of registry.example.com/team/app, write registry.example.com/team/app:1.1.0."
+    )
+    hub_repository = parse_repository("team/app")
+    sibling = parse_source("team/other:1", hub_repository)  # same registry: the repository's scheme, and its reading
+    assert (sibling.registry_implied, sibling.looks_like_bare_tag) == (True, False)
+    by_digest = parse_source(A, hub_repository)  # a bare digest is in the repository, read as the repository was
+    assert (by_digest.registry_implied, by_digest.looks_like_bare_tag) == (True, False)
+    for named in ("docker.io/library/1.1.0", "registry.example.com/team/app:1.1.0"):
+        assert not parse_source(named, REPO).registry_implied
+    assert not parse_source(A, REPO).registry_implied
+
+
 @pytest.mark.parametrize("bad", ["Not/Valid:1", "team/app:bad tag", "team/app@sha256:1234", "a//b:1"])
 def test_a_bad_source_is_named_in_the_error(bad: str) -> None:
     with pytest.raises(InvalidInputError) as caught:
