@@ -296,7 +296,7 @@ def test_giving_up_says_how_many_retries_and_how_long_they_took_in_all(monkeypat
     expected = "Timed out after 2.0 seconds talking to registry r (gave up after 5 retries over %.1f s)" % spent
     assert str(caught.value) == expected and caught.value.args == (expected,)
     # the same exception, its type and attributes as they were
-    assert caught.value is raised[-1] and type(caught.value) is TransportError
+    assert caught.value is raised[-1] and caught.value.__class__ is TransportError
     assert (caught.value.registry, caught.value.status, caught.value.codes) == ("r", None, [])
 
 
