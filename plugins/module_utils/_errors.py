@@ -331,3 +331,8 @@ class InterruptedDownloadError(TransportError):
 
 class HelperExecutionError(Exception):
     """A credential helper exists but could not be executed (``run_command`` may raise it)."""
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object gives a key twice: parsers disagree on which value wins, so a signed payload holding one is
+    ambiguous (raised while parsing, and caught by the caller that says so)."""

@@ -45,7 +45,11 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Union
 
-from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, UnsupportedError
+from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
+    DuplicateKeyError,
+    InvalidInputError,
+    UnsupportedError,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import validate_digest
 
 # Media types, annotations and names of cosign and sigstore (to move to _oci/mediatypes.py).
@@ -505,16 +509,12 @@ def ed25519ph_verify(public: bytes, signature: bytes, prehash: bytes) -> bool:
 # -- JSON as signers wrote it -------------------------------------------------------------------------------------
 
 
-class _Ambiguous(ValueError):
-    pass
-
-
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A key given twice reads differently in different parsers (the first or the last wins): refuse it.
     seen: dict[str, Any] = {}
     for name, value in pairs:
         if name in seen:
-            raise _Ambiguous(name)
+            raise DuplicateKeyError(name)
         seen[name] = value
     return seen
 
@@ -524,7 +524,7 @@ def _load_json(data: bytes | str, what: str) -> tuple[Any, str]:
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
         return json.loads(text, object_pairs_hook=_no_duplicates), ""
-    except _Ambiguous as duplicate:
+    except DuplicateKeyError as duplicate:
         return None, "the %s is ambiguous: it gives the key %r twice" % (what, str(duplicate))
     except (UnicodeDecodeError, ValueError):
         return None, "the %s is not JSON" % what
