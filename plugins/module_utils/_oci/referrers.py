@@ -138,12 +138,14 @@ def is_wanted(kind: str | None, wanted: tuple[str, ...] | None) -> bool:
     return wanted is None or (kind is not None and kind in wanted)
 
 
-def referrers_in(index: ManifestInfo, wanted: tuple[str, ...] | None, filtered: bool = False) -> list[Descriptor]:
+def referrers_in(
+    descriptors: Iterable[Descriptor], wanted: tuple[str, ...] | None, filtered: bool = False
+) -> list[Descriptor]:
     """The descriptors of a referrers answer (or fallback index) whose artifact type is wanted. The registry's own
     filter is trusted only when it says it applied it (``filtered``, from ``OCI-Filters-Applied``)."""
     if filtered:
-        return list(index.manifests)
-    return [child for child in index.manifests if is_wanted(child.artifact_type, wanted)]
+        return list(descriptors)
+    return [child for child in descriptors if is_wanted(child.artifact_type, wanted)]
 
 
 def filters_applied(headers: Mapping[str, str]) -> bool:

@@ -36,9 +36,11 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
     MAX_MANIFEST_BYTES,
     Descriptor,
     _declared_media_type,
+    parse_manifest,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import MANIFEST_ACCEPT
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import MANIFEST_ACCEPT, OCI_INDEX
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import validate_digest
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import filters_applied
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.transport import Transport
 
 T = TypeVar("T")
@@ -67,6 +69,15 @@ class FetchedManifest:
     @property
     def size(self) -> int:
         return len(self.raw)
+
+
+@dataclasses.dataclass(frozen=True)
+class Referrers:
+    """A referrers API answer, every page: the descriptors it lists, and whether the registry itself filtered them
+    by ``artifactType`` (it says so with ``OCI-Filters-Applied``; else the caller filters)."""
+
+    manifests: tuple[Descriptor, ...]
+    filtered: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +121,7 @@ class RegistryClient:
     def __init__(self, transport: Transport):
         self.transport = transport
         self.registry = transport.registry
+        self._no_referrers_api = False  # learnt from a 404: this registry keeps referrers under fallback tags
 
     def _ask(self, method: str, repository: str, path: str, scopes: list[str], action: str, **options: Any) -> Any:
         """One request about ``repository``: ``path`` is under ``/v2/<repository>/``, or a URL the registry gave."""
@@ -264,7 +276,15 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
         """Store manifest bytes unchanged under a tag or digest; returns their digest."""
-        digest = compute_digest(raw)
+        self._put_manifest(repository, reference, raw, media_type)
+        return compute_digest(raw)
+
+    def put_referrer(self, repository: str, raw: bytes, media_type: str) -> bool:
+        """Store a manifest that names a ``subject``, by its digest, bytes unchanged. True when the registry answered
+        ``OCI-Subject``: it indexes referrers itself, and the fallback index is not the client's to keep."""
+        return bool(self._put_manifest(repository, compute_digest(raw), raw, media_type).get("OCI-Subject"))
+
+    def _put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> Any:
         action = "put manifest %s:%s" % (repository, reference)
         headers = {"Content-Type": media_type}
         response = self._ask(
@@ -278,7 +298,7 @@ class RegistryClient:
             data=raw,
         )
         response.close()
-        return digest
+        return response.headers
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         """Delete a manifest by digest; this removes every tag pointing at it."""
@@ -344,6 +364,39 @@ class RegistryClient:
             raise
         response.close()
         return True
+
+    # -- referrers ------------------------------------------------------------------------------
+
+    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> Referrers | None:
+        """What names ``digest`` as its subject, from the referrers API, every page; None where the registry does
+        not serve the API (any 404, as the distribution-spec says: the fallback tag holds them then).
+
+        Asked once per registry: after a 404 the client remembers there is no API and answers None at once.
+        """
+        if self._no_referrers_api:
+            return None
+        action = "list the referrers of %s@%s" % (repository, digest)
+        params: Any = {"artifactType": artifact_type} if artifact_type else None
+        path: str | None = "referrers/" + validate_digest(digest)
+        manifests: list[Descriptor] = []
+        filtered = True
+        seen: set[str] = set()
+        while path is not None:
+            headers = {"Accept": OCI_INDEX}
+            response = self._ask(
+                "GET", repository, path, pull_scope(repository), action, ok=(200, 404), headers=headers, params=params
+            )
+            with response:
+                if response.status_code == 404 or not _is_index_answer(response):
+                    self._no_referrers_api = not manifests
+                    return None if not manifests else Referrers(tuple(manifests), filtered and bool(artifact_type))
+                page = parse_manifest(_read_limited(response, MAX_MANIFEST_BYTES, action, self.registry), OCI_INDEX)
+            manifests.extend(page.manifests)
+            filtered = filtered and filters_applied(response.headers)
+            link = response.links.get("next", {}).get("url")
+            path, params = (link, None) if link and link not in seen else (None, None)
+            seen.add(link or "")
+        return Referrers(tuple(manifests), filtered and bool(artifact_type))
 
     # -- blobs ----------------------------------------------------------------------------------
 
@@ -617,3 +670,8 @@ def _json_object(response: Any, action: str, registry: str, repository: str | No
             repository=repository,
         )
     return body
+
+
+def _is_index_answer(response: Any) -> bool:
+    """A referrers answer is an OCI index; anything else (a proxy's page, a registry's catch-all) means no API."""
+    return _media_type(response) in ("", OCI_INDEX, "application/json") and response.status_code == 200

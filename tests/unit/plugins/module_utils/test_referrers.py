@@ -139,9 +139,9 @@ def test_referrers_are_filtered_here_unless_the_registry_says_it_did() -> None:
     sbom = referrer_descriptor(parse_manifest(artifact(SBOM)))
     bundle = referrer_descriptor(parse_manifest(artifact(BUNDLE)))
     answer = parse_manifest(index_of(sbom, bundle))
-    assert [child.digest for child in referrers_in(answer, None)] == [sbom["digest"], bundle["digest"]]
-    assert [child.digest for child in referrers_in(answer, (BUNDLE,))] == [bundle["digest"]]
-    assert [child.digest for child in referrers_in(answer, (BUNDLE,), filtered=True)] == [
+    assert [child.digest for child in referrers_in(answer.manifests, None)] == [sbom["digest"], bundle["digest"]]
+    assert [child.digest for child in referrers_in(answer.manifests, (BUNDLE,))] == [bundle["digest"]]
+    assert [child.digest for child in referrers_in(answer.manifests, (BUNDLE,), filtered=True)] == [
         sbom["digest"],
         bundle["digest"],
     ]
