@@ -21,6 +21,7 @@ description:
   - Child manifests are written before the index, and the manifest O(dest) names last, so a failed or interrupted
     copy never leaves a name pointing at an incomplete image. Manifests are copied byte for byte, so digests are kept,
     except where this page says otherwise (O(platforms) subsets, docker archives).
+  - With O(referrers=true), the image's signatures, attestations, SBOMs and other attachments travel with it.
   - With O(state=absent), deletes the manifest O(dest) resolves to.
 extends_documentation_fragment:
   - ocireg.registry.connection
@@ -99,6 +100,48 @@ options:
         transferred again. Archives are written anew.
     type: bool
     default: false
+  referrers:
+    description:
+      - Also carry the image's attachments from O(src) to O(dest), both registries. An attachment is what names an
+        image as its subject - OCI 1.1 referrers (cosign 3 signature bundles, attestations, SBOMs pushed by oras or
+        buildx), found through the registry's referrers API where it serves one, else in the C(sha256-<hex>)
+        fallback index - and cosign's own tags C(sha256-<hex>.sig), C(.att) and C(.sbom) (cosign 2 and older).
+        Attachments of attachments (a signature of an SBOM) come too.
+      - Every manifest copied byte for byte has its attachments carried - the image, and for an index every
+        manifest in it. A O(platforms) subset is a new index with a new digest, which nothing signed, so only its
+        platforms' manifests have theirs carried; the task warns when the source index has attachments left behind.
+      - Each attachment is copied byte for byte after the image is complete - its blobs (skipped, mounted or streamed
+        as the image's are), then its manifest. A cosign tag keeps its name, as the digest it names is the same at
+        O(dest). A referrer is written by digest; where the destination registry does not index referrers itself
+        (it answers without C(OCI-Subject) and serves no referrers API, as the CNCF distribution registry 2.x and 3.x),
+        the task keeps the subject's fallback index at O(dest) as the OCI distribution specification says - adding
+        to what it lists, never replacing it, never listing a manifest twice, and only once every manifest it lists
+        is there.
+      - When O(dest) is up to date, the attachments are still checked, so that a signature added at the source later
+        arrives on the next run. That costs the source's tag list (once), one referrers API probe per registry, and
+        one C(HEAD) at O(dest) per attachment (plus one C(GET) of its fallback index per image that has referrers,
+        and one C(GET) of the index itself when O(src) is one).
+      - A cosign tag that O(dest) has on another manifest is moved to the source's when the source's holds every
+        layer of it (cosign added a signature at the source since). One that holds signatures the source's lacks
+        (made at O(dest)) is left alone, with a warning, as replacing it would lose them. Attachments O(dest) has and
+        the source does not are left alone.
+      - Local stores (V(oci:), V(oci-archive:), V(docker-archive:)) do not hold attachments yet - the task fails,
+        before any request, when O(referrers=true) names one as O(src) or O(dest).
+      - Ignored with O(state=absent).
+      - On the CNCF distribution registry, C(garbage-collect --delete-untagged) deletes referrers that only a fallback
+        index names; a later run with O(referrers=true) puts them back.
+    type: bool
+    default: false
+  referrer_types:
+    description:
+      - Which attachments O(referrers=true) carries, by their C(artifactType) (for example
+        V(application/vnd.dev.sigstore.bundle.v0.3+json) for cosign 3 signatures and attestations,
+        V(application/spdx+json) for an SPDX SBOM), or V(cosign-signature), V(cosign-attestation) and V(cosign-sbom)
+        for cosign's C(.sig), C(.att) and C(.sbom) tags.
+      - The attachments of an attachment are carried only when that attachment is.
+      - By default, every attachment.
+    type: list
+    elements: str
 notes:
   - O(username) and O(password) apply to the registry of O(dest) when it is a registry, else to the registry of O(src).
     For copies between two registries that both need credentials, use O(credentials) or an auth file.
@@ -113,7 +156,7 @@ attributes:
   check_mode:
     support: full
     description: Makes the C(HEAD) checks and reads the source's manifests, then reports what would be copied
-      (RV(blobs)) and the resulting RV(digest), writing nothing.
+      (RV(blobs), and with O(referrers=true) RV(referrers)) and the resulting RV(digest), writing nothing.
   diff_mode:
     support: full
     description: The digest O(dest) resolves to before and after (null when there is none).
@@ -151,6 +194,28 @@ EXAMPLES = r"""
       - linux/arm64
   delegate_to: localhost
   register: copied
+
+- name: Promote a signed image, with its cosign signatures, attestations and SBOMs
+  ocireg.registry.registry_image:
+    src: "registry.example.com/staging/app@{{ build_digest }}"
+    dest: registry.example.com/prod/app:1.4.2
+    referrers: true
+  delegate_to: localhost
+  register: promoted
+
+- name: Show which attachments were copied
+  ansible.builtin.debug:
+    msg: "{{ promoted.referrers | selectattr('action', 'equalto', 'copied') | map(attribute='digest') | list }}"
+
+- name: Mirror an image with its signatures only, leaving SBOMs and attestations behind
+  ocireg.registry.registry_image:
+    src: ghcr.io/example/tool:2.0
+    dest: registry.example.com/tools/tool:2.0
+    referrers: true
+    referrer_types:
+      - cosign-signature
+      - application/vnd.dev.sigstore.bundle.v0.3+json
+  delegate_to: localhost
 
 - name: Save an image for an air-gapped site
   ocireg.registry.registry_image:
@@ -223,6 +288,55 @@ blobs:
       description: Bytes of the copied blobs.
       type: int
       sample: 50331648
+referrers:
+  description:
+    - With O(referrers=true), every attachment of the manifests copied byte for byte (and of those attachments), in
+      the order they were carried (subjects before their attachments), and what happened to it.
+    - The blobs of attachments are not counted in RV(blobs).
+  returned: when O(referrers=true) and O(state=present)
+  type: list
+  elements: dict
+  contains:
+    subject:
+      description: The digest the attachment names - the image, one of its children, or another attachment.
+      type: str
+      sample: sha256:4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1
+    digest:
+      description: The attachment's manifest digest, the same at O(src) and O(dest).
+      type: str
+      sample: sha256:0d5dc8b0ac9b5e6a1bc4c3a5a4dc0b5f0b3b0a2d9b7e1f4f0a1e2d3c4b5a6978
+    artifact_type:
+      description:
+        - Its C(artifactType) (else its config's media type), for example
+          V(application/vnd.dev.sigstore.bundle.v0.3+json); for a cosign tag, its kind, V(cosign-signature),
+          V(cosign-attestation) or V(cosign-sbom).
+      type: str
+      sample: cosign-signature
+    via:
+      description:
+        - How it was found at O(src) - V(api) (the referrers API), V(fallback_tag) (the subject's C(sha256-<hex>)
+          fallback index) or V(cosign_tag) (C(sha256-<hex>.sig), C(.att), C(.sbom)).
+      type: str
+      sample: cosign_tag
+    tag:
+      description: The cosign tag it is, or the fallback tag that listed it at O(src); null when found through the API.
+      type: str
+      sample: sha256-4bcff63911fcb4448bd4fdacec207030997caf25e9bea4045fa6c8c44de311d1.sig
+    action:
+      description:
+        - V(copied) - written to O(dest) (its missing blobs, its manifest, and its cosign tag or fallback index
+          entry).
+        - V(present) - O(dest) had it where it belongs; nothing was written.
+        - V(indexed) - O(dest) had the manifest, but the subject's fallback index did not list it; it was added there.
+        - V(replaced) - O(dest) had the cosign tag on an older manifest (the source's holds all of its layers and
+          more); it now points at the source's.
+        - V(kept) - O(dest) has the cosign tag on a manifest with layers the source's lacks (signatures made there);
+          left alone, with a warning.
+        - V(missing) - O(src) lists it but has no such manifest (deleted, or garbage collected); not copied, with a
+          warning.
+        - In check mode V(would copy), V(would index) and V(would replace), for what a real run does.
+      type: str
+      sample: copied
 """
 
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
@@ -232,7 +346,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._common import (
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import transfer
-from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import CopyStats
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import CopyProgress, CopyStats
 from ansible_collections.ocireg.registry.plugins.module_utils._image.stores import (
     local_file_errors,
     open_destination,
@@ -241,6 +355,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._image.stores impo
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.location import parse_location
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import platforms_option
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import wanted_types
 
 MAX_JOBS = 64
 
@@ -257,6 +372,9 @@ class ImageManager:
         self.dest = parse_location(params["dest"], "dest", default_tag=None)
         self.src = None
         self.platforms = None
+        self.referrers = params["referrers"] and self.state == "present"
+        self.referrer_types = wanted_types(params["referrer_types"])  # bad values fail before any request
+        self.progress = CopyProgress()
         if self.state == "present":
             self.src = parse_location(params["src"], "src")
             self.platforms = platforms_option(params["platforms"])
@@ -276,14 +394,22 @@ class ImageManager:
             jobs=self.jobs,
             force=self.force,
             dry_run=self.module.check_mode,
+            referrers=self.referrers,
+            referrer_types=self.referrer_types,
+            progress=self.progress,
         )
-        return {
+        for warning in result.warnings:
+            self.module.warn(warning)
+        returned = {
             "changed": result.changed,
             "digest": result.digest,
             "media_type": result.media_type,
             "blobs": result.stats.to_dict(),
             "diff": self._diff(result.previous_digest, result.digest),
         }
+        if self.referrers:
+            returned["referrers"] = result.referrers
+        return returned
 
     def absent(self):
         destination = open_destination(self.dest, self.clients)
@@ -309,14 +435,19 @@ def main():
         "platforms": {"type": "raw", "default": "all"},
         "jobs": {"type": "int", "default": 8},
         "force": {"type": "bool", "default": False},
+        "referrers": {"type": "bool", "default": False},
+        "referrer_types": {"type": "list", "elements": "str"},
     }
     module = registry_module(
         argument_spec,
         supports_check_mode=True,
         required_if=[("state", "present", ["src"])],
     )
-    with registry_errors(module, changed=False):
-        result = ImageManager(module).run()
+    manager = None
+    # A failure after the image was named at dest (carrying its attachments) reports changed.
+    with registry_errors(module, changed=lambda: manager is not None and manager.progress.changed):
+        manager = ImageManager(module)
+        result = manager.run()
     module.exit_json(**result)
 
 

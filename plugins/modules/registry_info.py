@@ -21,6 +21,11 @@ description:
   - Requests are kept to what the answer needs. Each tag costs one manifest C(GET) (and one more for the platform's
     manifest when the tag is a multi-platform index); each distinct image config is read once per task however many
     tags share it.
+  - With O(referrers=true), the details also list each image's attachments (signatures, attestations, SBOMs). With
+    O(verify_key), the cosign signatures of O(image) are verified with a public key and reported as facts.
+requirements:
+  - cryptography (Python library, on the host that runs the task; only for O(verify_key); ansible-core itself
+    requires it, so it is usually there)
 extends_documentation_fragment:
   - ocireg.registry.connection
 attributes:
@@ -110,8 +115,48 @@ options:
       - How many requests to have in flight at once while listing tags and fetching details, from 1 to 64.
     type: int
     default: 8
+  referrers:
+    description:
+      - Add each image's attachments to its details, in RV(image.referrers). With O(image), or with O(registry) or
+        O(repository) and O(details=true).
+      - An attachment is what names the image's digest (the index's, for a multi-platform image) as its subject,
+        found where the specs and cosign put it. The OCI 1.1 referrers API (C(GET /v2/<name>/referrers/<digest>),
+        every page) where the registry serves it; otherwise the fallback tag C(sha256-<hex>), an index of the
+        referrers. Then cosign's tags C(sha256-<hex>.sig), C(.att) and C(.sbom). Attachments of attachments (a
+        signature of an SBOM) are listed too, each with its RV(image.referrers[].subject), each digest looked at once.
+      - "What it costs, on top of the details: the repository's tag list, read once per repository (a listing reads
+        it anyway, so none more there). It shows which fallback and cosign tags exist, so a missing one costs
+        nothing. The referrers API is asked once per digest. A registry that does not serve it (a 404, as
+        distribution 2.8 and 3.x answer) is asked only once per task. A fallback index that exists costs one C(GET),
+        a cosign tag that exists one C(HEAD). A referrer's own manifest is read (one C(GET)) only when its entry in a
+        fallback index lacks its annotations or artifact type, as older writers left them out."
+    type: bool
+    default: false
+  verify_key:
+    description:
+      - A public key to verify the cosign signatures of O(image) with, as its PEM text (the content of C(cosign.pub),
+        C(-----BEGIN PUBLIC KEY-----)) or the path of a file that holds it on the host that runs the task (V(~) is
+        expanded). ECDSA P-256 or P-384, RSA (2048 bits or more) or Ed25519.
+      - Adds RV(image.signatures). Every signature of the image's digest is checked, with one verdict and its reason
+        for each. These are cosign 2's simple-signing signatures (each layer of the C(sha256-<hex>.sig) image; the
+        signature must cover the exact payload bytes, and the payload must name the image's digest). There are also
+        cosign 3's sigstore bundle referrers (a DSSE envelope over an in-toto statement whose subject is the digest;
+        the signature covers the DSSE pre-authentication encoding). Attestations are not signatures and are not
+        checked.
+      - A signature that does not verify is a fact, not an error. The task does not fail; check
+        RV(image.signatures[].verified) yourself, for example that at least one is true. A key that cannot be used
+        (not PEM, a private key, a certificate, a weak RSA key, an unknown file) fails the task before any request,
+        saying what is wrong without repeating the key.
+      - Only the signature is checked with this key. The transparency log (Rekor entries, signed timestamps) and
+        certificates (keyless signing) are not checked, so a signature made keyless is reported as not verified.
+      - Costs, per signature image or bundle referrer, one manifest C(GET) and one blob C(GET) per signature it holds.
+      - Needs the Python library C(cryptography); it is imported only when O(verify_key) is set.
+      - Only with O(image).
+    type: str
 notes:
   - The module never changes anything and always returns C(changed=false).
+  - On the CNCF distribution registry 2.8, C(registry garbage-collect --delete-untagged) deletes referrers that only a
+    fallback index names; the task then warns that a referrer listed there cannot be read.
 seealso:
   - module: ocireg.registry.registry_tag
   - module: ocireg.registry.registry_repo
@@ -168,6 +213,44 @@ EXAMPLES = r"""
 - name: Show the OS release of the image
   ansible.builtin.debug:
     msg: "{{ base.files['/etc/os-release'].content }}"
+
+- name: List the signatures, attestations and SBOMs attached to an image
+  ocireg.registry.registry_info:
+    image: registry.example.com/team/app:1.4.2
+    referrers: true
+  delegate_to: localhost
+  register: attached
+
+- name: Show what is attached, and how it was found
+  ansible.builtin.debug:
+    msg: "{{ attached.image.referrers | map(attribute='artifact_type') | list }}"
+
+- name: Verify the image's cosign signatures with the team's public key
+  ocireg.registry.registry_info:
+    image: registry.example.com/team/app:1.4.2
+    verify_key: "{{ lookup('ansible.builtin.file', 'cosign.pub') }}"
+  delegate_to: localhost
+  register: signed
+
+- name: Refuse to go on unless a signature of that digest verifies
+  ansible.builtin.assert:
+    that: signed.image.signatures | selectattr('verified') | list | length > 0
+    fail_msg: "{{ signed.image.name }}@{{ signed.image.digest }} has no signature that verifies with cosign.pub"
+
+- name: The same, with the key in a file on the host that runs the task
+  ocireg.registry.registry_info:
+    image: registry.example.com/team/app@sha256:0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f
+    verify_key: /etc/cosign/cosign.pub
+  delegate_to: localhost
+  register: pinned
+
+- name: Every tag of a repository, with what is attached to each
+  ocireg.registry.registry_info:
+    repository: registry.example.com/team/app
+    details: true
+    referrers: true
+  delegate_to: localhost
+  register: attachments
 """
 
 RETURN = r"""
@@ -328,6 +411,119 @@ image:
           from it. Null when the index has no such platform (the task then warns, and RV(missing=platform)), and for a
           single image.
       type: dict
+    referrers:
+      description:
+        - With O(referrers=true), the image's attachments, then theirs. The order is the referrers API or fallback
+          index first, then the cosign tags, for the image and then for each attachment found.
+        - Empty when nothing is attached.
+      returned: O(referrers=true)
+      type: list
+      elements: dict
+      contains:
+        subject:
+          description: The digest the attachment names as its subject (RV(image.digest), or another attachment's).
+          type: str
+        digest:
+          description: The digest of the attachment's manifest.
+          type: str
+        media_type:
+          description: The media type of that manifest.
+          type: str
+          sample: application/vnd.oci.image.manifest.v1+json
+        artifact_type:
+          description:
+            - The artifact type (the manifest's C(artifactType), else its config's media type). Examples are
+              V(application/vnd.dev.sigstore.bundle.v0.3+json) for a cosign 3 signature or attestation, or
+              V(application/spdx+json).
+            - For a cosign tag, its kind, V(cosign-signature), V(cosign-attestation) or V(cosign-sbom), as
+              C(referrer_types) of M(ocireg.registry.registry_image) names them.
+          type: str
+          sample: application/vnd.dev.sigstore.bundle.v0.3+json
+        size:
+          description: The size of the manifest in bytes.
+          type: int
+        annotations:
+          description:
+            - The manifest's annotations (for example C(dev.sigstore.bundle.predicateType),
+              C(org.opencontainers.image.created)); empty when it has none.
+            - Null for a cosign tag whose manifest was not read (only O(verify_key) reads a C(.sig) image). cosign
+              writes no annotations on those manifests; each signature's annotations are on its layer.
+          type: dict
+        via:
+          description:
+            - How it was found. V(api) is the registry's referrers API. V(fallback_tag) is the index under the
+              fallback tag C(sha256-<hex>) of a registry without that API. V(cosign_tag) is a cosign tag
+              C(sha256-<hex>.sig), C(.att) or C(.sbom).
+          type: str
+          choices: [api, fallback_tag, cosign_tag]
+        tag:
+          description: The fallback tag or cosign tag it was found under; null for the referrers API.
+          type: str
+          sample: sha256-0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f.sig
+      sample:
+        - subject: sha256:0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f
+          digest: sha256:5d2a6a3b0f3c9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d
+          media_type: application/vnd.oci.image.manifest.v1+json
+          artifact_type: application/vnd.dev.sigstore.bundle.v0.3+json
+          size: 712
+          annotations:
+            dev.sigstore.bundle.content: dsse-envelope
+            dev.sigstore.bundle.predicateType: https://sigstore.dev/cosign/sign/v1
+            org.opencontainers.image.created: "2025-06-01T12:00:00Z"
+          via: fallback_tag
+          tag: sha256-0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f
+        - subject: sha256:0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f
+          digest: sha256:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d
+          media_type: application/vnd.oci.image.manifest.v1+json
+          artifact_type: cosign-signature
+          size: 558
+          annotations: null
+          via: cosign_tag
+          tag: sha256-0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f.sig
+    signatures:
+      description:
+        - With O(verify_key), each cosign signature of the image's digest, with whether it verifies with the key and
+          why. Empty when the image has no signature; a task that needs one checks RV(image.signatures[].verified).
+        - Simple-signing signatures (one per layer of the C(.sig) image) and sigstore bundle referrers whose bundle
+          is a signature; attestations are left out.
+      returned: O(verify_key) is set
+      type: list
+      elements: dict
+      contains:
+        digest:
+          description:
+            - The signature's digest. This is the layer of the C(.sig) image for a simple-signing signature, as
+              C(cosign tree) lists it, and the referrer's manifest for a bundle.
+          type: str
+        manifest:
+          description:
+            - The manifest that holds the signature, as RV(image.referrers[].digest) names it. This is the C(.sig)
+              image, or the bundle referrer (then the same as RV(image.signatures[].digest)).
+          type: str
+        via:
+          description: How the signature was found, as in RV(image.referrers[].via).
+          type: str
+          choices: [api, fallback_tag, cosign_tag]
+        tag:
+          description: The fallback tag or cosign tag it was found under; null for the referrers API.
+          type: str
+        verified:
+          description: Whether the signature verifies with O(verify_key) and names this image's digest.
+          type: bool
+        reason:
+          description:
+            - "Why. This names the key type and scheme when it verifies. When it does not, it says what failed, for
+              example V(the signature does not verify with the key),
+              V(the payload names sha256:..., not sha256:...), V(the signature is truncated or malformed: ...), or
+              V(its layer cannot be read: ...)."
+          type: str
+      sample:
+        - digest: sha256:4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e
+          manifest: sha256:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d
+          via: cosign_tag
+          tag: sha256-0b1c6b0e5a4e8f8b2a7a8b9f6f3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f.sig
+          verified: true
+          reason: verified with the key (ECDSA P-256, SHA-256)
 files:
   description:
     - With O(paths), what each path is, keyed by the path as given.
@@ -353,12 +549,15 @@ files:
 
 from typing import Any
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
     registry_clients,
     registry_errors,
     registry_module,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.inventory import TARGETS, Inventory, validate_options
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.signatures import cryptography_import_error
 
 ARGUMENT_SPEC: dict[str, Any] = {
     "registry": {"type": "str"},
@@ -371,6 +570,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "max_file_size": {"type": "int", "default": 1048576},
     "platform": {"type": "str"},
     "concurrency": {"type": "int", "default": 8},
+    "referrers": {"type": "bool", "default": False},
+    # A public key: nothing secret to hide (Ansible would warn about an option named *_key without no_log).
+    "verify_key": {"type": "str", "no_log": False},
 }
 
 
@@ -384,10 +586,16 @@ def main() -> None:
     problems = validate_options(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems), changed=False)
-    inventory = Inventory(
-        module.params, lambda primary, pool_size: registry_clients(module, primary, pool_size), module.warn
-    )
+    if module.params["verify_key"] is not None:
+        # Only a task that verifies imports cryptography.
+        error = cryptography_import_error()
+        if error is not None:
+            module.fail_json(msg=missing_required_lib("cryptography"), exception=str(error), changed=False)
     with registry_errors(module, changed=False):
+        # Reads verify_key first: a bad key fails the task before any request.
+        inventory = Inventory(
+            module.params, lambda primary, pool_size: registry_clients(module, primary, pool_size), module.warn
+        )
         result = inventory.run()
     module.exit_json(**result)
 

@@ -18,6 +18,8 @@ description:
   - A tag that already points at the right image costs one C(HEAD) request, plus one for a source named by tag, and
     nothing is written.
   - Manifests are written exactly as they were read, so a tag gets the same digest as its source.
+  - With O(referrers=true), the image's signatures, attestations, SBOMs and other attachments come along from another
+    repository or registry too.
 extends_documentation_fragment:
   - ocireg.registry.connection
 options:
@@ -81,6 +83,32 @@ options:
         elsewhere. Tags that do not exist yet are created, and tags already on O(source) are fine.
     type: bool
     default: true
+  referrers:
+    description:
+      - Also carry the attachments of the image from O(source) when it is in another repository or registry. An
+        attachment is what names the image as its subject (OCI 1.1 referrers, from the referrers API or the
+        C(sha256-<hex>) fallback tag), cosign's C(sha256-<hex>.sig), C(.att) and C(.sbom) tags, and the
+        attachments of those in turn. For an index, the attachments of every manifest in it come too.
+      - Each is copied byte for byte after the image is complete, as M(ocireg.registry.registry_image) does with
+        O(ocireg.registry.registry_image#module:referrers=true); see there for how a fallback index at the
+        destination is kept.
+      - When every tag is up to date already, the attachments are still checked (one C(HEAD) at O(repository) for
+        each, plus the source's tag list and one referrers API probe), so that a signature added at the source later
+        arrives on the next run.
+      - Within one repository, nothing needs copying, as the tags point at the same digest, whose attachments are in the
+        repository already. RV(referrers) is then empty.
+      - Ignored with O(state=absent) and without O(source).
+    type: bool
+    default: false
+  referrer_types:
+    description:
+      - Which attachments O(referrers=true) carries, by their C(artifactType) (for example
+        V(application/vnd.dev.sigstore.bundle.v0.3+json) for cosign 3 signatures, V(application/spdx+json)), or
+        V(cosign-signature), V(cosign-attestation) and V(cosign-sbom) for cosign's C(.sig), C(.att) and C(.sbom)
+        tags.
+      - By default, every attachment.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -147,6 +175,26 @@ EXAMPLES = r"""
       - "1.4.1"
   delegate_to: localhost
 
+- name: Promote a signed release to production, its cosign signatures and attestations with it
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/prod/app
+    tag: "{{ release }}"
+    source: "registry.example.com/staging/app@{{ staging_digest }}"
+    referrers: true
+  delegate_to: localhost
+  register: promoted
+
+- name: Promote, carrying only cosign signatures (simple signing and sigstore bundles)
+  ocireg.registry.registry_tag:
+    repository: registry.example.com/prod/app
+    tag: "{{ release }}"
+    source: "registry.example.com/staging/app@{{ staging_digest }}"
+    referrers: true
+    referrer_types:
+      - cosign-signature
+      - application/vnd.dev.sigstore.bundle.v0.3+json
+  delegate_to: localhost
+
 - name: Remove a tag, keeping the image and its other tags
   ocireg.registry.registry_tag:
     repository: registry.example.com/team/app
@@ -189,6 +237,41 @@ tags:
       type: bool
       returned: always
       sample: true
+referrers:
+  description:
+    - With O(referrers=true), each attachment carried from O(source), or found there already, as in
+      M(ocireg.registry.registry_image), whose RV(ocireg.registry.registry_image#module:referrers) it is.
+    - Empty when O(source) is in O(repository) itself.
+  returned: when O(referrers=true) and O(state=present)
+  type: list
+  elements: dict
+  contains:
+    subject:
+      description: The digest the attachment names (the image, one of its children, or another attachment).
+      type: str
+      sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    digest:
+      description: The attachment's manifest digest, the same on both sides.
+      type: str
+      sample: sha256:0d5dc8b0ac9b5e6a1bc4c3a5a4dc0b5f0b3b0a2d9b7e1f4f0a1e2d3c4b5a6978
+    artifact_type:
+      description: Its C(artifactType) (else its config's media type), or the cosign kind of a cosign tag.
+      type: str
+      sample: cosign-signature
+    via:
+      description: How it was found at the source, V(api), V(fallback_tag) or V(cosign_tag).
+      type: str
+      sample: cosign_tag
+    tag:
+      description: The cosign tag it is, or the fallback tag that listed it; null from the referrers API.
+      type: str
+      sample: sha256-6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b.sig
+    action:
+      description:
+        - What happened, as in M(ocireg.registry.registry_image) - V(copied), V(present), V(indexed), V(replaced),
+          V(kept), V(missing), and in check mode V(would copy), V(would index), V(would replace).
+      type: str
+      sample: copied
 """
 
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
@@ -215,6 +298,8 @@ def tag_update(module):
         source=params["source"],
         overwrite=params["overwrite"],
         dry_run=module.check_mode,
+        referrers=params["referrers"],
+        referrer_types=params["referrer_types"],
     )
 
 
@@ -225,15 +310,19 @@ def main():
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "source": {"type": "str"},
         "overwrite": {"type": "bool", "default": True},
+        "referrers": {"type": "bool", "default": False},
+        "referrer_types": {"type": "list", "elements": "str"},
     }
     module = registry_module(argument_spec, supports_check_mode=True)
     with registry_errors(module, changed=False):
         update = tag_update(module)
         pending = update.plan()
-    if pending and not module.check_mode:
+    if (pending or update.carry_pending) and not module.check_mode:
         # A failure from here on reports changed when something may have changed: a write began, or a tag went.
         with registry_errors(module, changed=lambda: update.changed_so_far):
             update.apply(pending)
+    for warning in update.warnings:
+        module.warn(warning)
     module.exit_json(**update.result())
 
 

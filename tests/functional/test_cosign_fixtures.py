@@ -19,8 +19,7 @@ from support.images import Image
 from support.registry import RegistryServer
 from support.skopeo import Skopeo
 
-from ansible_collections.ocireg.registry.plugins.module_utils._oci import referrers
-from ansible_collections.ocireg.registry.plugins.module_utils._ops import signatures
+from ansible_collections.ocireg.registry.plugins.module_utils._oci import mediatypes, referrers
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.signatures import (
     verify_bundle,
     verify_dsse_envelope,
@@ -43,13 +42,13 @@ def connect() -> Iterator[ClientFactory]:
 def test_the_fixtures_and_the_plugin_spell_cosigns_names_alike() -> None:
     # Each side spells them out from cosign's and sigstore's specs; a typo on either side shows here.
     assert (cosign.SIMPLE_SIGNING, cosign.DSSE_ENVELOPE, cosign.IN_TOTO, cosign.BUNDLE_V03) == (
-        signatures.SIMPLE_SIGNING_MEDIA_TYPE,
-        signatures.DSSE_ENVELOPE_MEDIA_TYPE,
-        signatures.IN_TOTO_PAYLOAD_TYPE,
-        signatures.SIGSTORE_BUNDLE_MEDIA_TYPE,
+        mediatypes.SIMPLE_SIGNING_MEDIA_TYPE,
+        mediatypes.DSSE_ENVELOPE_MEDIA_TYPE,
+        mediatypes.IN_TOTO_PAYLOAD_TYPE,
+        mediatypes.SIGSTORE_BUNDLE_MEDIA_TYPE,
     )
-    assert cosign.SIGNATURE_ANNOTATION == signatures.COSIGN_SIGNATURE_ANNOTATION
-    assert cosign.COSIGN_SIGN_PREDICATE == signatures.COSIGN_SIGN_PREDICATE_TYPE
+    assert cosign.SIGNATURE_ANNOTATION == mediatypes.COSIGN_SIGNATURE_ANNOTATION
+    assert cosign.COSIGN_SIGN_PREDICATE == mediatypes.COSIGN_SIGN_PREDICATE_TYPE
     assert cosign.cosign_tag(DIGEST, ".att") == referrers.cosign_tag(DIGEST, referrers.COSIGN_ATTESTATION)
 
 

@@ -85,7 +85,7 @@ class AttachmentFinder:
         """The attachments of every digest in ``digests``, and theirs, each digest looked at once (loop guard)."""
         found: list[Attachment] = []
         seen: set[str] = set()
-        pending = [digest for digest in digests]
+        pending = list(digests)
         while pending:
             digest = pending.pop(0)
             if digest in seen:

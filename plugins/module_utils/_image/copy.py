@@ -17,6 +17,9 @@ image, and small requests go before large transfers:
 5. Mount (same registry) or stream (anything else) the missing blobs, one transfer per digest however
    many images share it; digests are verified while streaming.
 6. Write child manifests by digest, then the top manifest under its name, last; then commit.
+7. With ``referrers``: find the attachments of every manifest copied byte for byte (found up to date too, so that a
+   signature added at the source later arrives), and carry each, subject first, through a copier of its own
+   (``attachment_copy.py``). A platform subset is a new digest: only its children's attachments travel.
 
 Reads (steps 1 to 4) run ``jobs`` at a time. Writes (steps 5 and 6) run one at a time, on the calling
 thread, unless the destination's ``parallel_writes`` names that kind of write: a local store written
@@ -28,9 +31,10 @@ The top manifest and the commit are always written alone, after every other writ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,11 +42,17 @@ from ansible_collections.ocireg.registry.plugins.module_utils._concurrency impor
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     NotFoundError,
+    RegistryError,
     UnsupportedError,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._image.attachment_copy import (
+    AttachmentCarrier,
+    descendants,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import (
     BLOB_WRITES,
     MANIFEST_WRITES,
+    CopyProgress,
     CopyResult,
     CopyStats,
     ImageDestination,
@@ -57,7 +67,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest impo
     Descriptor,
     ManifestInfo,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_foreign_layer
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import is_foreign_layer, is_index
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform import (
     format_platform,
     is_attestation,
@@ -68,6 +78,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.platform impo
     subset_index,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import Reference
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import wanted_types
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.clients import RegistryClients
 
 
@@ -94,6 +105,7 @@ class _Copier:
         force: bool,
         dry_run: bool,
         pool: ThreadPoolExecutor | None,
+        progress: CopyProgress | None = None,
     ):
         self.source = source
         self.dest = dest
@@ -102,8 +114,14 @@ class _Copier:
         self.force = force
         self.dry_run = dry_run
         self.pool = pool
+        self.progress = progress if progress is not None else CopyProgress()
         self.stats = CopyStats()
         self._lock = threading.Lock()
+        # What run() learnt, for the attachments: the source's top manifest as read (None when the HEADs alone showed
+        # the destination up to date: then ``peeked``), and the one written (a platform subset differs from it).
+        self.peeked: tuple[str, str] | None = None
+        self.source_top: ManifestInfo | None = None
+        self.top: ManifestInfo | None = None
 
     def run(self) -> CopyResult:
         source, dest = self.source, self.dest
@@ -111,10 +129,12 @@ class _Copier:
             both = run_all(lambda call: call(), [dest.current, source.peek], self.pool)
             current, peeked = both[0], both[1]
             if peeked is not None and not self.force and dest.up_to_date(peeked[0], current):
+                self.peeked = peeked
                 return CopyResult(peeked[0], peeked[1], False, self.stats, peeked[0])
         else:
             current = dest.current()
-        top = self._select(source.top_manifest())
+        self.source_top = source.top_manifest()
+        top = self.top = self._select(self.source_top)
         digest, media_type = dest.target(top)
         if not self.force and dest.up_to_date(digest, current):
             return CopyResult(digest, media_type, False, self.stats, digest)
@@ -129,11 +149,29 @@ class _Copier:
             self._write_all(MANIFEST_WRITES, lambda manifest: dest.write_manifest(manifest, False), children)
             # Alone and last whatever parallel_writes says: they name the image, once all it needs is written.
             dest.write_manifest(top, True)
+            self.progress.changed = True
             dest.commit()
         except BaseException:
             dest.abort()
             raise
         return CopyResult(digest, media_type, True, self.stats, current)
+
+    def copied_subjects(self) -> tuple[list[str], str | None]:
+        """The digests this copy wrote (or found) byte for byte, whose attachments travel with them: the top manifest
+        and every manifest under it, or, for a platform subset (a new digest, which nothing signed), only those
+        under it; and the source's top digest when the subset left its attachments behind, else None."""
+        if self.source_top is None and self.peeked is not None:
+            digest, media_type = self.peeked
+            if not is_index(media_type):
+                return [digest], None
+            # Up to date from the HEADs alone, and an index: its children's attachments are checked too (one GET).
+            self.source_top = self.top = self.source.child_manifest(Descriptor(media_type, digest, 0))
+        if self.source_top is None or self.top is None:
+            return [], None
+        under = descendants(self.source, self.top) if self.top.is_index else []
+        if self.top.digest != self.source_top.digest:
+            return under, self.source_top.digest
+        return [self.top.digest] + under, None
 
     # -- what to copy -------------------------------------------------------------------------------
 
@@ -251,17 +289,28 @@ def transfer(
     jobs: int = 8,
     force: bool = False,
     dry_run: bool = False,
+    referrers: bool = False,
+    referrer_types: Any = None,
+    progress: CopyProgress | None = None,
 ) -> CopyResult:
-    """Copy the image ``source`` names to ``dest``; see the module docstring for the order of work."""
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise InvalidInputError("jobs must be a whole number of 1 or more, got %r" % (jobs,))
+    """Copy the image ``source`` names to ``dest``; see the module docstring for the order of work.
+
+    With ``referrers``, then carry the attachments of every manifest copied byte for byte (``referrer_types``: which,
+    as ``_oci/referrers.wanted_types`` reads it; None: all): see ``attachment_copy.py``. ``progress`` (optional) says,
+    after a failure, whether the destination already changed."""
+    _check_jobs(jobs)
     platforms = parse_platforms(platforms)
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg-copy") if jobs > 1 else None
-    try:
-        return _Copier(source, dest, platforms, jobs, force, dry_run, pool).run()
-    finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+    wanted = wanted_types(referrer_types)
+    if referrers:
+        _check_registries(source, dest)
+    progress = progress if progress is not None else CopyProgress()
+    with _pool(jobs) as pool:
+        copier = _Copier(source, dest, platforms, jobs, force, dry_run, pool, progress)
+        result = copier.run()
+        if referrers:
+            subjects, left_behind = copier.copied_subjects()
+            _carry(result, source, dest, subjects, left_behind, wanted, copier)  # type: ignore[arg-type]
+        return result
 
 
 def copy_image(clients: RegistryClients, source: Reference, dest: Reference, **options: Any) -> CopyResult:
@@ -269,9 +318,140 @@ def copy_image(clients: RegistryClients, source: Reference, dest: Reference, **o
 
     ``source`` names a tag or digest. ``dest`` without a tag (or digest) pushes by digest only. ``options`` are
     those of :func:`transfer`: a ``platforms`` subset of an index writes a new index, with a new digest; ``dry_run``
-    only makes the ``HEAD`` checks (and reads the source's manifests) and reports what a real run would copy.
+    only makes the ``HEAD`` checks (and reads the source's manifests) and reports what a real run would copy;
+    ``referrers`` carries the attachments too.
     """
     if not isinstance(source, Reference) or not isinstance(dest, Reference):
         raise InvalidInputError("copy_image needs registry references for source and dest")
     source_side = RegistrySource(clients.for_reference(source), source)
     return transfer(source_side, RegistryDestination(clients.for_reference(dest), dest), **options)
+
+
+def carry_attachments(
+    clients: RegistryClients,
+    source: Reference,
+    dest: Reference,
+    *,
+    media_type: str | None = None,
+    referrer_types: Any = None,
+    jobs: int = 8,
+    dry_run: bool = False,
+    progress: CopyProgress | None = None,
+) -> CopyResult:
+    """Carry the attachments of the image ``source`` names (by digest) to the repository ``dest`` names, which holds
+    that image already (``registry_tag`` when its tags are up to date, or in check mode): as :func:`copy_image` with
+    ``referrers`` does after the copy, without looking at the image again. ``media_type`` is the image's, when a
+    ``HEAD`` told it already; an index has its children's attachments carried too."""
+    _check_jobs(jobs)
+    wanted = wanted_types(referrer_types)
+    if not isinstance(source, Reference) or not isinstance(dest, Reference) or not source.digest:
+        raise InvalidInputError("carry_attachments needs a source reference by digest and a destination reference")
+    source_side = RegistrySource(clients.for_reference(source), source)
+    dest_side = RegistryDestination(clients.for_reference(dest), dest)
+    if media_type is None:
+        media_type = source_side.peek()[1]  # type: ignore[index]
+    result = CopyResult(source.digest, media_type, False, CopyStats(), source.digest)
+    with _pool(jobs) as pool:
+        copier = _Copier(source_side, dest_side, None, jobs, False, dry_run, pool, progress)
+        copier.peeked = (source.digest, media_type)
+        subjects, _left_behind = copier.copied_subjects()
+        _carry(result, source_side, dest_side, subjects, None, wanted, copier)
+    return result
+
+
+def _carry(
+    result: CopyResult,
+    source: RegistrySource,
+    dest: RegistryDestination,
+    subjects: list[str],
+    left_behind: str | None,
+    wanted: tuple[str, ...] | None,
+    copier: _Copier,
+) -> None:
+    """Carry the attachments of ``subjects`` into ``result`` (``referrers``, ``warnings``, ``changed``); each goes
+    through a copier of its own with the same pool and options, so blobs are skipped, mounted or streamed alike."""
+
+    def copy_one(attachment_source: ImageSource, attachment_dest: ImageDestination) -> CopyResult:
+        options = (copier.jobs, copier.force, copier.dry_run, copier.pool)
+        return _Copier(attachment_source, attachment_dest, None, *options).run()
+
+    carrier = AttachmentCarrier(
+        source.client,
+        source.reference,
+        dest.client,
+        dest.reference,
+        wanted,
+        copy_one,
+        dry_run=copier.dry_run,
+        force=copier.force,
+        progress=copier.progress,
+    )
+    try:
+        if left_behind is not None:
+            lost = carrier.finder.of(left_behind)
+            if lost:
+                result.warnings.append(
+                    "The platform subset written to %s is a new index (%s), which the %d attachment%s of the source"
+                    " index %s (%s) do not name: %s not copied. The attachments of the platforms' own manifests were."
+                    % (
+                        dest.name,
+                        result.digest,
+                        len(lost),
+                        "s" if len(lost) > 1 else "",
+                        left_behind,
+                        ", ".join(sorted({item.artifact_type or item.via for item in lost})),
+                        "they were" if len(lost) > 1 else "it was",
+                    )
+                )
+        carried = carrier.carry_all(subjects)
+    except RegistryError as err:
+        if result.changed:
+            what = "%s was copied to %s, but carrying its attachments (signatures, attestations, SBOMs) from %s" % (
+                result.digest,
+                dest.name,
+                source.name,
+            )
+        else:
+            what = "Carrying the attachments (signatures, attestations, SBOMs) of %s from %s to %s" % (
+                result.digest,
+                source.name,
+                dest.name,
+            )
+        raise type(err)(
+            "%s failed: %s. Nothing names what was not written; a new run carries the rest"
+            % (what, str(err).rstrip(".")),
+            registry=err.registry,
+            repository=err.repository,
+            status=err.status,
+            codes=err.codes,
+            details=err.details,
+        ) from None
+    result.referrers = [item.to_dict() for item in carried]
+    result.warnings.extend(carrier.warnings)
+    result.changed = result.changed or any(item.changed for item in carried)
+
+
+def _check_jobs(jobs: Any) -> None:
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise InvalidInputError("jobs must be a whole number of 1 or more, got %r" % (jobs,))
+
+
+def _check_registries(source: ImageSource, dest: ImageDestination) -> None:
+    """Attachments are found and written through the registry API: both sides must be registries."""
+    local = [side.name for side in (source, dest) if not isinstance(side, (RegistrySource, RegistryDestination))]
+    if local:
+        raise UnsupportedError(
+            "referrers: true is not supported with %s: attachments (signatures, attestations, SBOMs) are carried only"
+            " between registries, as local image stores (oci:, oci-archive:, docker-archive:) do not hold them yet."
+            " Copy without referrers, or between registries" % " and ".join(local)
+        )
+
+
+@contextlib.contextmanager
+def _pool(jobs: int) -> Iterator[ThreadPoolExecutor | None]:
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ocireg-copy") if jobs > 1 else None
+    try:
+        yield pool
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

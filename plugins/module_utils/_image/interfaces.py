@@ -33,13 +33,27 @@ class CopyStats:
 
 @dataclasses.dataclass
 class CopyResult:
-    """``digest``/``media_type`` of what the destination holds (or would hold) after the copy."""
+    """``digest``/``media_type`` of what the destination holds (or would hold) after the copy.
+
+    With ``referrers``, ``referrers`` lists what happened to each attachment (``attachment_copy.CarriedAttachment``
+    as a dict), and ``warnings`` what the user should know (attachments left behind)."""
 
     digest: str
     media_type: str
     changed: bool
     stats: CopyStats
     previous_digest: str | None = None
+    referrers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class CopyProgress:
+    """Whether a copy has changed what the destination shows yet (its name, an attachment, a fallback index): for a
+    failure halfway, so that the task reports ``changed`` truthfully. Blobs and unnamed child manifests do not
+    count."""
+
+    changed: bool = False
 
 
 class BlobStream:

@@ -1,9 +1,12 @@
 # Private module_utils of ocireg.registry: not a public API, may change without notice.
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Media types of the OCI image-spec and Docker's image manifest v2, and what each kind is."""
+"""Media types of the OCI image-spec and Docker's image manifest v2, and what each kind is; and the media types,
+annotations and names of what cosign and sigstore attach to images (signatures, attestations, bundles)."""
 
 from __future__ import annotations
+
+import re
 
 # OCI image-spec
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -68,3 +71,37 @@ def is_foreign_layer(media_type: str | None) -> bool:
 
 
 IMAGE_CONFIG_MEDIA_TYPES = frozenset((OCI_CONFIG, DOCKER_CONFIG))
+
+# cosign and sigstore: the media types, annotations and names of signatures and attestations (cosign
+# specs/SIGNATURE_SPEC.md and specs/BUNDLE_SPEC.md, the DSSE and in-toto specs).
+SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+DSSE_ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
+IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+SIGSTORE_BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"  # what cosign 3 writes
+SIGSTORE_BUNDLE_MEDIA_TYPES = frozenset(
+    (
+        "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "application/vnd.dev.sigstore.bundle+json;version=0.2",
+        SIGSTORE_BUNDLE_MEDIA_TYPE,
+    )
+)
+# Later bundle versions keep the v0.3 form (``.v0.4+json``); their JSON is read the same way.
+_SIGSTORE_BUNDLE_MEDIA_TYPE = re.compile(
+    r"application/vnd\.dev\.sigstore\.bundle(?:\.v0\.[0-9]+\+json|\+json;\s*version=0\.[0-9]+)"
+)
+COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+COSIGN_CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
+COSIGN_CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
+COSIGN_BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"  # the Rekor entry of a .sig layer, not a sigstore bundle
+COSIGN_RFC3161_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp"
+ATTESTATION_PREDICATE_TYPE_ANNOTATION = "predicateType"  # on each .att layer
+BUNDLE_CONTENT_ANNOTATION = "dev.sigstore.bundle.content"  # "dsse-envelope" or "message-signature"
+BUNDLE_PREDICATE_TYPE_ANNOTATION = "dev.sigstore.bundle.predicateType"
+COSIGN_SIGNATURE_TYPE = "cosign container image signature"  # critical.type of a simple-signing payload
+COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1"  # the statement cosign 3's ``sign`` signs
+IN_TOTO_STATEMENT_TYPES = frozenset(("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"))
+
+
+def is_sigstore_bundle_media_type(media_type: object) -> bool:
+    """True for a sigstore bundle's media type, any version (v0.1, v0.2, v0.3 and the later ``.v0.N+json``)."""
+    return isinstance(media_type, str) and bool(_SIGSTORE_BUNDLE_MEDIA_TYPE.fullmatch(media_type.strip().lower()))

@@ -7,10 +7,15 @@ A registry is its catalog (every page); a repository, its tag list (every page);
 ``details``, every tag of every listed repository is described, ``concurrency`` at a time, with one request per tag
 and one per distinct config (:mod:`details`). A tag that vanishes while it is read is left out with a warning; one
 that cannot be described carries its ``error`` instead of failing the task.
+
+``referrers`` adds each described image's attachments, and ``verify_key`` (with ``image``) the verdicts on its cosign
+signatures (:class:`details.AttachmentInspector`, which says what that costs); the tag list that a listing reads
+anyway serves the attachments of all its tags. The key is read before any request, and a bad one fails the task.
 """
 
 from __future__ import annotations
 
+import os
 from fnmatch import fnmatchcase
 from typing import Any, Callable
 
@@ -36,17 +41,21 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference imp
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.details import (
     DEFAULT_PLATFORM,
+    AttachmentInspector,
     ImageInspector,
     ResolvedImage,
     image_details,
 )
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.filesystem import validate_paths
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.signatures import PublicKey, load_public_key
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
 MAX_CONCURRENCY = 64
 # Errors that make one tag impossible to describe without saying anything about the others.
 PER_TAG_ERRORS = (UnsupportedError, RegistryResponseError, DigestMismatchError)
 WARNED_TAG_ERRORS = 3
+WARNED_DANGLING = 3
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM public key is a few hundred bytes; RSA-8192 about 1.5 kB
 
 TARGETS = ("registry", "repository", "image")
 
@@ -80,7 +89,46 @@ def validate_options(params: dict[str, Any]) -> list[str]:
             parse_platform(params["platform"])
         except InvalidInputError as err:
             problems.append(str(err))
+    if params.get("referrers") and target != "image" and not params["details"]:
+        problems.append(
+            "referrers adds the attachments of each image to its details: use it with image, or with %s and"
+            " details=true" % target
+        )
+    if params.get("verify_key") is not None and target != "image":
+        problems.append("verify_key verifies the signatures of one image: use it with image, not %s" % target)
     return problems
+
+
+def load_verify_key(value: str, option: str = "verify_key") -> PublicKey:
+    """The public key that ``option`` gives: its PEM text, or the path of a file that holds it (``~`` expanded).
+
+    Raises :class:`InvalidInputError` naming what is wrong, never quoting the key itself; needs ``cryptography``
+    (the caller checks :func:`signatures.cryptography_import_error` first).
+    """
+    text = value.strip() if isinstance(value, str) else ""
+    if not text:
+        raise InvalidInputError("%s is empty: give the PEM text of a public key (cosign.pub) or its path." % option)
+    if "-----BEGIN" in text or "\n" in text:
+        return load_public_key(value, what=option)
+    path = os.path.expanduser(text)
+    if not os.path.isfile(path):
+        raise InvalidInputError(
+            "%s is neither the PEM text of a public key (it has no '-----BEGIN PUBLIC KEY-----' line) nor the path of"
+            " a file that exists on the host that runs the task." % option
+        )
+    try:
+        with open(path, "rb") as key_file:
+            data = key_file.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as err:
+        raise InvalidInputError(
+            "%s names the file %s, which cannot be read: %s." % (option, path, err.strerror)
+        ) from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise InvalidInputError(
+            "%s names the file %s, which is larger than %d bytes: not a PEM public key."
+            % (option, path, MAX_KEY_FILE_BYTES)
+        )
+    return load_public_key(data, what="%s (the file %s)" % (option, path))
 
 
 def matches(name: str, patterns: list[str] | None) -> bool:
@@ -108,6 +156,12 @@ class Inventory:
         self.platform = self.platform_given or DEFAULT_PLATFORM
         self.tag_errors: list[str] = []
         self.vanished: list[str] = []
+        self.referrers = bool(self.params.get("referrers"))
+        # Read before any request: a key that cannot be used fails the task before it has asked anything.
+        given_key = self.params.get("verify_key")
+        self.key = load_verify_key(given_key) if given_key is not None else None
+        self.tag_lists: dict[str, list[str]] = {}  # repository -> every tag, as listed
+        self.attachment_inspectors: list[AttachmentInspector] = []
 
     def run(self) -> dict[str, Any]:
         if self.params["registry"] is not None:
@@ -117,6 +171,7 @@ class Inventory:
         else:
             result = self.describe_image(self.params["image"])
         self._warn_about_tags()
+        self._warn_about_dangling()
         return dict(result, changed=False)
 
     def _clients(self, primary: Reference | str | None) -> Any:
@@ -139,9 +194,10 @@ class Inventory:
                     entry["tags"] = tags if tags is not None else []
                 if self.params["details"]:
                     inspector = ImageInspector(client, self.platform_given)
+                    attachments = self._attachment_inspector(client, names)
                     work = [(entry, tag) for entry in repositories for tag in entry["tags"]]
                     described = map_concurrently(
-                        lambda item: self._describe_tag(inspector, host, item[0]["name"], item[1]),
+                        lambda item: self._describe_tag(inspector, attachments, host, item[0]["name"], item[1]),
                         work,
                         self.concurrency,
                     )
@@ -181,7 +237,19 @@ class Inventory:
             tags = client.list_tags(repository)
         except NotFoundError:
             return None
+        self.tag_lists[repository] = list(tags)
         return sorted(tag for tag in tags if matches(tag, self.params["tags"]))
+
+    def _attachment_inspector(self, client: RegistryClient, repositories: list[str]) -> AttachmentInspector | None:
+        """With ``referrers``, what finds the attachments in ``client``'s registry, knowing the tag lists read."""
+        if not self.referrers:
+            return None
+        attachments = AttachmentInspector(client)
+        for repository in repositories:
+            if repository in self.tag_lists:
+                attachments.know_tags(repository, self.tag_lists[repository])
+        self.attachment_inspectors.append(attachments)
+        return attachments
 
     def list_repository(self, text: str) -> dict[str, Any]:
         reference = parse_repository(text)
@@ -195,8 +263,9 @@ class Inventory:
             if not self.params["details"]:
                 return {"registry": registry, "tags": tags, "exists": True, "missing": None}
             inspector = ImageInspector(client, self.platform_given)
+            attachments = self._attachment_inspector(client, [reference.repository])
             described = map_concurrently(
-                lambda tag: self._describe_tag(inspector, reference.registry, reference.repository, tag),
+                lambda tag: self._describe_tag(inspector, attachments, reference.registry, reference.repository, tag),
                 tags,
                 self.concurrency,
             )
@@ -205,18 +274,29 @@ class Inventory:
         tags = [entry for entry in described if entry is not None]
         return {"registry": registry, "tags": tags, "exists": True, "missing": None}
 
-    def _describe_tag(self, inspector: ImageInspector, host: str, repository: str, tag: str) -> dict | None:
-        """One tag's details; None when it vanished since the tag list was read."""
+    def _describe_tag(
+        self,
+        inspector: ImageInspector,
+        attachments: AttachmentInspector | None,
+        host: str,
+        repository: str,
+        tag: str,
+    ) -> dict | None:
+        """One tag's details (with ``attachments``, its referrers too); None when it vanished since the tag list was
+        read."""
         name = "%s/%s" % (host, repository)
         try:
             resolved = inspector.resolve(repository, tag)
+            details = image_details(name, tag, resolved)
+            if attachments is not None:
+                details.update(attachments.details(repository, resolved.top.digest, referrers=True, signatures=False))
         except NotFoundError:
             self.vanished.append("%s:%s" % (name, tag))
             return None
         except PER_TAG_ERRORS as err:
             self.tag_errors.append("%s:%s: %s" % (name, tag, err))
             return {"name": name, "tag": tag, "error": str(err)}
-        return image_details(name, tag, resolved)
+        return details
 
     def _warn_about_tags(self) -> None:
         if self.vanished:
@@ -230,6 +310,18 @@ class Inventory:
             self.warn(
                 "%d tag(s) could not be described (see their 'error'): %s%s"
                 % (len(self.tag_errors), "; ".join(shown), "; and %d more" % more if more else "")
+            )
+
+    def _warn_about_dangling(self) -> None:
+        dangling = sorted({entry for inspector in self.attachment_inspectors for entry in inspector.dangling})
+        if dangling:
+            shown = dangling[:WARNED_DANGLING]
+            more = len(dangling) - len(shown)
+            self.warn(
+                "%d referrer(s) listed by a fallback index (tag sha256-<hex>) could not be read, and are reported as"
+                " the index describes them (on distribution, garbage-collect --delete-untagged removes referrers that"
+                " only a fallback index names): %s%s"
+                % (len(dangling), "; ".join(shown), "; and %d more" % more if more else "")
             )
 
     # -- image ------------------------------------------------------------------------------------
@@ -251,6 +343,17 @@ class Inventory:
                     result["files"] = {}
                 return result
             details = image_details(reference.name, reference.tag, resolved)
+            if self.referrers or self.key is not None:
+                attachments = AttachmentInspector(client, self.key)
+                self.attachment_inspectors.append(attachments)
+                details.update(
+                    attachments.details(
+                        reference.repository,
+                        resolved.top.digest,
+                        referrers=self.referrers,
+                        signatures=self.key is not None,
+                    )
+                )
             missing = None
             if resolved.platform_matched is False:
                 missing = "platform"

@@ -50,35 +50,16 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     InvalidInputError,
     UnsupportedError,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
+    COSIGN_SIGN_PREDICATE_TYPE,
+    COSIGN_SIGNATURE_ANNOTATION,
+    COSIGN_SIGNATURE_TYPE,
+    IN_TOTO_PAYLOAD_TYPE,
+    IN_TOTO_STATEMENT_TYPES,
+    SIMPLE_SIGNING_MEDIA_TYPE,
+    is_sigstore_bundle_media_type,
+)
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference import validate_digest
-
-# Media types, annotations and names of cosign and sigstore (to move to _oci/mediatypes.py).
-SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
-DSSE_ENVELOPE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-SIGSTORE_BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"  # what cosign 3 writes
-SIGSTORE_BUNDLE_MEDIA_TYPES = frozenset(
-    (
-        "application/vnd.dev.sigstore.bundle+json;version=0.1",
-        "application/vnd.dev.sigstore.bundle+json;version=0.2",
-        SIGSTORE_BUNDLE_MEDIA_TYPE,
-    )
-)
-# Later bundle versions keep the v0.3 form (``.v0.4+json``); their JSON is read the same way.
-_SIGSTORE_BUNDLE_MEDIA_TYPE = re.compile(
-    r"application/vnd\.dev\.sigstore\.bundle(?:\.v0\.[0-9]+\+json|\+json;\s*version=0\.[0-9]+)"
-)
-COSIGN_SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
-COSIGN_CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
-COSIGN_CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
-COSIGN_BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"  # the Rekor entry of a .sig layer, not a sigstore bundle
-COSIGN_RFC3161_ANNOTATION = "dev.sigstore.cosign/rfc3161timestamp"
-ATTESTATION_PREDICATE_TYPE_ANNOTATION = "predicateType"  # on each .att layer
-BUNDLE_CONTENT_ANNOTATION = "dev.sigstore.bundle.content"  # "dsse-envelope" or "message-signature"
-BUNDLE_PREDICATE_TYPE_ANNOTATION = "dev.sigstore.bundle.predicateType"
-COSIGN_SIGNATURE_TYPE = "cosign container image signature"  # critical.type of a simple-signing payload
-COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1"  # the statement cosign 3's ``sign`` signs
-IN_TOTO_STATEMENT_TYPES = frozenset(("https://in-toto.io/Statement/v1", "https://in-toto.io/Statement/v0.1"))
 
 # messageSignature.messageDigest.algorithm (sigstore_common.proto HashAlgorithm) -> digest algorithm.
 _MESSAGE_DIGEST_ALGORITHMS = {"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
@@ -100,11 +81,6 @@ class Verification(NamedTuple):
 
     verified: bool
     reason: str
-
-
-def is_sigstore_bundle_media_type(media_type: object) -> bool:
-    """True for a sigstore bundle's media type, any version (v0.1, v0.2, v0.3 and the later ``.v0.N+json``)."""
-    return isinstance(media_type, str) and bool(_SIGSTORE_BUNDLE_MEDIA_TYPE.fullmatch(media_type.strip().lower()))
 
 
 def dsse_pae(payload_type: str, body: bytes) -> bytes:

@@ -27,7 +27,9 @@ from ansible_collections.ocireg.registry.plugins.module_utils._errors import (
     RegistryError,
     TagOverwriteError,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._image.attachment_copy import CHANGING_ACTIONS
+from ansible_collections.ocireg.registry.plugins.module_utils._image.copy import carry_attachments, copy_image
+from ansible_collections.ocireg.registry.plugins.module_utils._image.interfaces import CopyProgress
 from ansible_collections.ocireg.registry.plugins.module_utils._image.registry_store import noting_docker_hub
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.digest import compute_digest
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
@@ -50,6 +52,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference imp
     validate_digest,
     validate_tag,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import wanted_types
 from ansible_collections.ocireg.registry.plugins.module_utils._registry.api import RegistryClient
 
 PLACEHOLDER_LABEL = "org.ocireg.registry.placeholder"
@@ -384,6 +387,12 @@ class TagUpdate:
     :meth:`plan` reads (one ``HEAD`` per tag and per tag-named source) and decides; :meth:`apply` writes only the
     tags that differ. A dry run (check mode) stops after :meth:`plan`, having read what a real run reads, except the
     source manifest a real run ``GET``s for its bytes.
+
+    With ``referrers``, a source in another repository or registry has its attachments carried too (the copy engine's
+    ``referrers``), also when every tag is up to date already (:attr:`carry_pending`: :meth:`apply` then carries
+    them, moving no tag), so that a signature added at the source later arrives. In a dry run :meth:`plan` lists what
+    would be carried. Within one repository there is nothing to carry: the tags point at the same digest, whose
+    attachments are in that repository already.
     """
 
     def __init__(
@@ -396,6 +405,8 @@ class TagUpdate:
         source: str | None = None,
         overwrite: bool = True,
         dry_run: bool = False,
+        referrers: bool = False,
+        referrer_types: Any = None,
     ):
         if source is not None and state == "absent":
             raise InvalidInputError(
@@ -408,6 +419,13 @@ class TagUpdate:
         self.source = parse_source(source, repository) if source is not None else None
         self.overwrite = overwrite
         self.dry_run = dry_run
+        self.referrers = referrers
+        self.referrer_types = wanted_types(referrer_types)  # checked before any request
+        self.carried: list[dict[str, Any]] = []  # what happened to each attachment (the result's referrers)
+        self.warnings: list[str] = []
+        self.carry_pending = False  # no tag moves, but apply() carries the attachments
+        self.progress = CopyProgress()
+        self.source_descriptor: Descriptor | None = None  # from the HEAD of the source, when it was made
         self.client = clients.for_reference(repository)
         self.untagger = Untagger(self.client, repository.repository)
         self.current: dict[str, Descriptor | None] = {}
@@ -444,12 +462,17 @@ class TagUpdate:
             check_overwrite(self.name, digests, desired)
         self.changes = plan_present(digests, desired)
         pending = self.pending()
+        carries = self.referrers and not same_repository(self.source, self.repository)
         if not pending:
+            if carries:
+                self._plan_carrying(desired)
             return []
         if same_repository(self.source, self.repository) and not self.dry_run:
             return self._read_source_manifest()
         if self.source.digest:
             self._head_source()  # it exists, or a message naming it, before anything is written
+        if carries and self.dry_run:
+            self._carry(desired)
         return pending
 
     def pending(self) -> list[str]:
@@ -461,6 +484,10 @@ class TagUpdate:
                 self.untagger.remove(tag, self.current[tag])
                 self.removed.append(tag)
             return
+        if not pending:
+            if self.carry_pending:
+                self._carry(self.changes[0].digest)
+            return
         self.writing = True
         if self.fetched is not None:
             put_tags(self.client, self.repository.repository, self.fetched.raw, self.fetched.media_type, pending)
@@ -471,16 +498,19 @@ class TagUpdate:
     def changed_so_far(self) -> bool:
         """For a failure halfway through :meth:`apply`: whether anything may have changed. A tag whose removal failed
         was put back (or the registry refused before anything moved); a write that began may have landed."""
-        return bool(self.removed) or self.writing
+        return bool(self.removed) or self.writing or self.progress.changed
 
     def result(self) -> dict[str, Any]:
+        carried_changes = any(item["action"] in CHANGING_ACTIONS for item in self.carried)
         result: dict[str, Any] = {
-            "changed": any(change.changed for change in self.changes),
+            "changed": any(change.changed for change in self.changes) or carried_changes,
             "tags": [change.to_dict() for change in self.changes],
             "diff": tag_diff(self.changes),
         }
         if self.state == "present":
             result["digest"] = common_digest(change.digest for change in self.changes)
+            if self.referrers:
+                result["referrers"] = list(self.carried)
         return result
 
     def _source_digest(self) -> str | None:
@@ -497,7 +527,8 @@ class TagUpdate:
         client = self.clients.for_reference(self.source)
         with noting_docker_hub(self.source, tag_of=self.name):
             descriptor = client.head_manifest(self.source.repository, self.source.manifest_reference)
-            return require_source(descriptor, self.source)
+            self.source_descriptor = require_source(descriptor, self.source)
+            return self.source_descriptor
 
     def _replan(self, digest: str) -> list[str]:
         """The source turned out to be ``digest`` when read (it moved since the HEAD): plan again for it."""
@@ -519,9 +550,42 @@ class TagUpdate:
                 raise
         return self._replan(self.fetched.digest)
 
+    def _plan_carrying(self, digest: str) -> None:
+        """Every tag is up to date: the attachments are still looked at (listed now in a dry run, else carried by
+        :meth:`apply`)."""
+        if self.dry_run:
+            self._carry(digest)
+        else:
+            self.carry_pending = True
+
+    def _carry(self, digest: str) -> None:
+        """Carry (in a dry run: list) the attachments of ``digest``, which the repository holds or will hold."""
+        known = self.source_descriptor
+        media_type = known.media_type if known is not None and known.digest == digest else None
+        with noting_docker_hub(self.source, tag_of=self.name):
+            carried = carry_attachments(
+                self.clients,
+                dataclasses.replace(self.source, tag=None, digest=digest),
+                self.repository,
+                media_type=media_type,
+                referrer_types=self.referrer_types,
+                dry_run=self.dry_run,
+                progress=self.progress,
+            )
+        self.carried, self.warnings = carried.referrers, carried.warnings
+
     def _promote(self, pending: list[str]) -> None:
-        """Another repository (mount) or registry (copy): the copy engine writes the first tag, PUT the rest."""
-        copied = copy_image(self.clients, self.source, self.repository.with_tag(pending[0]))
+        """Another repository (mount) or registry (copy): the copy engine writes the first tag (and carries the
+        attachments, with ``referrers``), PUT the rest."""
+        copied = copy_image(
+            self.clients,
+            self.source,
+            self.repository.with_tag(pending[0]),
+            referrers=self.referrers,
+            referrer_types=self.referrer_types,
+            progress=self.progress,
+        )
+        self.carried, self.warnings = copied.referrers, copied.warnings
         rest = [tag for tag in self._replan(copied.digest) if tag != pending[0]]
         if rest:
             fetched = self.client.get_manifest(self.repository.repository, copied.digest)

@@ -13,7 +13,19 @@ deleting a tag by name answers 400 (``delete_tag`` returns False) unless ``tag_d
 something that says neither, as some registries may. Every request is logged (:attr:`MemoryRegistry.requests`) to
 count requests by kind; ``confirm_deletes`` changes nothing and is not among the :meth:`MemoryRegistry.writes`.
 
-The helpers (``add_image``, ``add_index``, ``add_artifact``, ``store``, ``tag``...) set up content without logging.
+Referrers: by default the registry serves no referrers API, as distribution 2.8 and 3.x: ``referrers`` answers None
+(logged once, as :class:`RegistryClient` asks once per registry and remembers the 404) and ``put_referrer`` answers
+False (no ``OCI-Subject``). With ``referrers_api=True`` it serves the API as the distribution-spec 1.1 says: an index
+of every stored manifest of the repository whose ``subject`` is the digest, each described with its artifact type and
+annotations, empty (never a 404) when there are none, filtered by ``artifactType`` when asked (and saying so, unless
+``filters_applied=False``); ``put_referrer`` answers True (``OCI-Subject``).
+
+It also serves as a copy source and destination for the copy engine (``RegistrySource``/``RegistryDestination`` over
+it): ``transport`` (``base_url``, ``retry``), ``open_blob``, ``put_blob`` and ``mount_blob`` (within this registry).
+
+The helpers (``add_image``, ``add_index``, ``add_artifact``, ``store``, ``tag``...) set up content without logging;
+``add_referrer``, ``add_fallback_index`` and ``add_cosign`` set up attachments (an OCI 1.1 referrer, the fallback
+index listing referrers, a cosign ``.sig``/``.att``/``.sbom`` image).
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ import dataclasses
 import itertools
 import json
 import threading
+import types
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -45,6 +58,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes im
     DOCKER_LAYER,
     DOCKER_MANIFEST,
     OCI_CONFIG,
+    OCI_EMPTY,
     OCI_INDEX,
     OCI_LAYER_TAR_GZIP,
     OCI_MANIFEST,
@@ -54,10 +68,13 @@ from ansible_collections.ocireg.registry.plugins.module_utils._registry.api impo
     DELETES_DISABLED,
     NO_SUCH_MANIFEST,
     FetchedManifest,
+    MountResult,
+    Referrers,
 )
+from ansible_collections.ocireg.registry.plugins.module_utils._registry.retry import RetryPolicy
 
 HOST = "registry.test"
-WRITES = frozenset(("put_manifest", "delete_manifest", "delete_tag", "upload_blob"))
+WRITES = frozenset(("put_manifest", "put_referrer", "delete_manifest", "delete_tag", "upload_blob", "mount_blob"))
 # distribution's own wording for the error codes these tests meet
 _MESSAGES = {
     "BLOB_UNKNOWN": "blob unknown to registry",
@@ -115,6 +132,26 @@ class _Repository:
     blobs: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
+class _BlobReader:
+    """What ``RegistryClient.open_blob`` returns: the blob's bytes, in chunks."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def chunks(self, chunk_size: int = 65536) -> Iterable[bytes]:
+        for start in range(0, len(self.data), chunk_size):
+            yield self.data[start : start + chunk_size]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _BlobReader:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+
 class MemoryRegistry:
     """One registry in memory, answering like :class:`RegistryClient` does. Thread-safe."""
 
@@ -126,8 +163,14 @@ class MemoryRegistry:
         tag_deletes: bool = False,
         catalog: bool = True,
         confirms_deletes: bool = True,
+        referrers_api: bool = False,
+        filters_applied: bool = True,
     ):
         self.registry = host
+        self.referrers_api = referrers_api  # True: serves GET /v2/<name>/referrers/<digest> and answers OCI-Subject
+        self.filters_applied = filters_applied  # with the API: whether it filters by artifactType itself
+        self._referrers_asked = False  # without the API: the client learns that once, from a 404
+        self.transport = types.SimpleNamespace(base_url="https://" + host, retry=RetryPolicy(0))
         self.deletes_enabled = deletes_enabled  # False: distribution with storage.delete.enabled false
         self.confirms_deletes = confirms_deletes  # False: confirm_deletes gets an answer that says neither
         self.tag_deletes = tag_deletes  # True: DELETE /manifests/TAG answers 202 (distribution 2.x answers 400)
@@ -228,6 +271,10 @@ class MemoryRegistry:
     def put_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
         with self._lock:
             self._log("put_manifest", repository, reference)
+            return self._put(repository, reference, raw, media_type)
+
+    def _put(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
+        with self._lock:
             action = "put manifest %s:%s" % (repository, reference)
             digest = compute_digest(raw)
             if is_digest(reference) and reference != digest:
@@ -313,6 +360,77 @@ class MemoryRegistry:
             if compute_digest(data, digest.split(":", 1)[0]) != digest:
                 raise self._error(400, "DIGEST_INVALID", "upload blob %s to %s" % (digest, repository), repository)
             self.blob(repository, data)
+
+    def put_blob(self, repository: str, digest: str, chunks: Iterable[bytes], size: int, **_options: Any) -> None:
+        self.upload_blob(repository, digest, b"".join(chunks))
+
+    def open_blob(self, repository: str, digest: str, size: int | None = None) -> _BlobReader:
+        with self._lock:
+            self._log("open_blob", repository, digest)
+            action = "get blob %s@%s" % (repository, digest)
+            data = self._repository(repository, action).blobs.get(digest)
+            if data is None:
+                raise self._error(404, "BLOB_UNKNOWN", action, repository)
+            return _BlobReader(data)
+
+    def mount_blob(self, repository: str, digest: str, from_repository: str) -> MountResult:
+        with self._lock:
+            self._log("mount_blob", repository, digest)
+            data = self.repositories.get(from_repository, _Repository()).blobs.get(digest)
+            if data is None:
+                return MountResult(False, "https://%s/v2/%s/blobs/uploads/1" % (self.registry, repository))
+            self.blob(repository, data)
+            return MountResult(True)
+
+    # -- referrers ---------------------------------------------------------------------------------
+
+    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> Referrers | None:
+        validate_digest(digest)
+        with self._lock:
+            if not self.referrers_api:
+                if not self._referrers_asked:  # the client asks once, learns from the 404, and never again
+                    self._referrers_asked = True
+                    self._log("referrers", repository, digest)
+                return None
+            self._log("referrers", repository, digest)
+            listed = [
+                descriptor
+                for descriptor in self.referrer_descriptors(repository, digest)
+                if not (artifact_type and self.filters_applied) or descriptor.artifact_type == artifact_type
+            ]
+            return Referrers(tuple(listed), bool(artifact_type) and self.filters_applied)
+
+    def put_referrer(self, repository: str, raw: bytes, media_type: str) -> bool:
+        with self._lock:
+            self._log("put_referrer", repository, compute_digest(raw))
+            self._put(repository, compute_digest(raw), raw, media_type)
+            return self.referrers_api
+
+    def referrer_descriptors(self, repository: str, digest: str) -> list[Descriptor]:
+        """What the referrers API lists for ``digest``: every manifest of ``repository`` whose subject it is (not
+        logged; the registry's own index, whether it serves the API or not)."""
+        found = []
+        with self._lock:
+            for child_digest, (raw, media_type) in self.repositories.get(repository, _Repository()).manifests.items():
+                try:
+                    info = parse_manifest(raw, media_type)
+                except RegistryError:
+                    continue
+                if info.subject is None or info.subject.digest != digest:
+                    continue
+                artifact_type = info.artifact_type
+                if artifact_type is None and not info.is_index and info.config is not None:
+                    artifact_type = info.config.media_type
+                found.append(
+                    Descriptor(
+                        media_type=media_type,
+                        digest=child_digest,
+                        size=len(raw),
+                        annotations=dict(info.annotations) if info.annotations else None,
+                        artifact_type=artifact_type,
+                    )
+                )
+        return found
 
     def _repository(self, repository: str, action: str) -> _Repository:
         if repository not in self.repositories:
@@ -449,6 +567,76 @@ class MemoryRegistry:
         raw = dumps(manifest)
         return Pushed(self.store(repository, raw, OCI_MANIFEST, tags), raw, OCI_MANIFEST, compute_digest(config_raw))
 
+    def add_referrer(
+        self,
+        repository: str,
+        subject: Pushed | Descriptor,
+        artifact_type: str = "application/vnd.dev.sigstore.bundle.v0.3+json",
+        *,
+        note: str = "",
+        annotations: dict[str, str] | None = None,
+    ) -> Pushed:
+        """An OCI 1.1 artifact naming ``subject``, stored by digest (untagged), as cosign 3 or oras push one: empty
+        config, one layer of its own, ``artifactType``, annotations (a creation time and ``note`` by default)."""
+        size = len(subject.raw) if isinstance(subject, Pushed) else subject.size
+        layer = ("%s %s %s %d" % (artifact_type, note, subject.digest, next(self._seeds))).encode()
+        document = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": self._blob_entry(repository, OCI_EMPTY, b"{}"),
+            "layers": [self._blob_entry(repository, artifact_type, layer)],
+            "annotations": annotations or {"org.opencontainers.image.created": "2025-06-01T12:00:00Z", "note": note},
+            "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": size},
+        }
+        raw = dumps(document)
+        return Pushed(self.store(repository, raw, OCI_MANIFEST), raw, OCI_MANIFEST)
+
+    def add_fallback_index(self, repository: str, subject: str, referrers: Iterable[Pushed]) -> Pushed:
+        """The referrers fallback index of ``subject`` (tag ``sha256-<hex>``) listing ``referrers``, each with its
+        artifact type and annotations, as a client keeps it on a registry without the referrers API."""
+        entries = []
+        for referrer in referrers:
+            info = parse_manifest(referrer.raw, referrer.media_type)
+            entry = referrer.entry()
+            entry["artifactType"] = info.artifact_type or (info.config.media_type if info.config else None)
+            if info.annotations:
+                entry["annotations"] = dict(info.annotations)
+            entries.append(entry)
+        raw = dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        tag = "%s-%s" % tuple(subject.split(":", 1))
+        return Pushed(self.store(repository, raw, OCI_INDEX, [tag]), raw, OCI_INDEX)
+
+    def add_cosign(
+        self, repository: str, subject: str, suffix: str = ".sig", signatures: Iterable[str] = ("one",)
+    ) -> Pushed:
+        """A cosign 2 attachment image under ``sha256-<hex>.sig`` (``.att``, ``.sbom``): an image config and one
+        simple-signing layer per entry of ``signatures``, each with its signature annotation, as cosign appends them.
+        """
+        layers = []
+        for text in signatures:
+            payload = ("payload %s for %s" % (text, subject)).encode()
+            entry = self._blob_entry(repository, "application/vnd.dev.cosign.simplesigning.v1+json", payload)
+            entry["annotations"] = {"dev.cosignproject.cosign/signature": "signature %s" % text}
+            layers.append(entry)
+        config = dumps(
+            {
+                "architecture": "",
+                "os": "",
+                "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layers]},
+            }
+        )
+        raw = dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": self._blob_entry(repository, OCI_CONFIG, config),
+                "layers": layers,
+            }
+        )
+        tag = "%s-%s%s" % (*subject.split(":", 1), suffix)
+        return Pushed(self.store(repository, raw, OCI_MANIFEST, [tag]), raw, OCI_MANIFEST)
+
     def _blob_entry(self, repository: str, media_type: str, data: bytes) -> dict[str, Any]:
         return {"mediaType": media_type, "digest": self.blob(repository, data), "size": len(data)}
 
@@ -482,7 +670,8 @@ class MemoryClients:
 
 @pytest.fixture
 def make_registry() -> Callable[..., MemoryRegistry]:
-    """``make_registry(host=..., deletes_enabled=..., tag_deletes=..., catalog=...)``: a new memory registry."""
+    """``make_registry(host=..., deletes_enabled=..., tag_deletes=..., catalog=..., referrers_api=...)``: a new memory
+    registry."""
     return MemoryRegistry
 
 

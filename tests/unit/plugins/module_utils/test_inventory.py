@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "max_file_size": 1048576,
     "platform": None,  # as Ansible hands it over when the task does not set it
     "concurrency": 8,
+    "referrers": False,
+    "verify_key": None,
 }
 
 
@@ -43,6 +45,9 @@ def problems(**params: Any) -> list[str]:
         {"repository": "r.example.com/app", "details": True, "concurrency": 64},
         {"image": "r.example.com/app:1", "paths": ["/etc", "relative/path"], "max_file_size": 0},
         {"image": "r.example.com/app:1", "platform": "linux/arm64/v8", "details": True},
+        {"image": "r.example.com/app:1", "referrers": True, "verify_key": "-----BEGIN PUBLIC KEY-----..."},
+        {"repository": "r.example.com/app", "referrers": True, "details": True},
+        {"registry": "r.example.com", "referrers": True, "details": True, "tags": ["v*"]},
     ],
 )
 def test_good_combinations_pass(params: dict[str, Any]) -> None:
@@ -68,6 +73,10 @@ def test_good_combinations_pass(params: dict[str, Any]) -> None:
         ({"image": "r/a", "platform": "linux"}, ["Invalid platform 'linux'", "os/architecture"]),
         ({"image": "r/a", "platform": "linux/amd64/v1/x"}, ["Invalid platform"]),
         ({"image": "r/a", "platform": "Linux AMD64"}, ["Invalid platform 'Linux AMD64'"]),
+        ({"repository": "r/a", "referrers": True}, ["referrers", "with image, or with repository and details=true"]),
+        ({"registry": "r", "referrers": True, "tags": ["*"]}, ["referrers", "with registry and details=true"]),
+        ({"repository": "r/a", "verify_key": "k", "details": True}, ["verify_key", "with image, not repository"]),
+        ({"registry": "r", "verify_key": "k"}, ["verify_key", "with image, not registry"]),
     ],
 )
 def test_bad_values_are_named(params: dict[str, Any], words: list[str]) -> None:

@@ -24,14 +24,16 @@ from typing import Any
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
-from ansible_collections.ocireg.registry.plugins.module_utils._ops import signatures
-from ansible_collections.ocireg.registry.plugins.module_utils._ops.signatures import (
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
     COSIGN_SIGN_PREDICATE_TYPE,
     COSIGN_SIGNATURE_ANNOTATION,
     COSIGN_SIGNATURE_TYPE,
     IN_TOTO_PAYLOAD_TYPE,
     SIGSTORE_BUNDLE_MEDIA_TYPE,
     SIMPLE_SIGNING_MEDIA_TYPE,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._ops import signatures
+from ansible_collections.ocireg.registry.plugins.module_utils._ops.signatures import (
     Verification,
     dsse_pae,
     ed25519ph_verify,
