@@ -22,7 +22,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Keep this folder off sys.path: its copy.py would hide the standard library's copy module.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT / "tests" / "functional"))
+sys.path.insert(0, str(ROOT / "build" / "collections"))  # `make collection-tree` links the checkout there
 
 from support.images import make_image  # noqa: E402
 from support.pki import CertificateAuthority  # noqa: E402
