@@ -29,6 +29,7 @@ invisible in the rendered guide::
        images:                       # label -> what to push before the runs (same label: same image)
          build: [registry.example.com/dev/app:build-4711]
          old: {tags: [v1.0.0], age: 45d, platforms: [linux/amd64, linux/arm64], labels: {...}, files: {...}}
+       signed: {tags: [1.4.2], signed: [sig, bundle], attached: [att, sbom], signed_with: other, deleted: true}
        repository: registry.example.com/team/app   # where `tags:` of an image go
        vars: {build_digest: "{digest:build}"}      # extra vars
        env: {CI_PROJECT_DIR: "{tmp}"}              # environment of ansible-playbook
@@ -36,6 +37,7 @@ invisible in the rendered guide::
        groups: [app_servers]                       # inventory groups localhost belongs to
        after: {registry.example.com/prod/app:1.4.2: build}   # tags after the real run (null: absent)
        expect: {TASK NAME: {deleted_tags: [...]}}  # what a task's result contains, in both runs
+       expect_real: {TASK NAME: {changed: true}}   # what it contains after the real run only
        expect_next: TASK NAME                      # the next code block is what that task's result contains
        task: ocireg.registry.registry_repo         # run a fragment: merged into this module's arguments...
        args: {repository: registry.example.com/team/app}   # ...with these
@@ -43,10 +45,21 @@ invisible in the rendered guide::
        id: worked-example                          # a name; `images: worked-example` elsewhere reuses its images
        xfail: REASON                               # a known fault of the example: it must fail until it is fixed
 
-In strings, ``{tmp}`` is the example's working directory, ``{digest:LABEL}`` an image's digest, and ``{ca_pem}``,
-``{client_pem}``, ``{client_key_pem}`` the test CA, client certificate and key (PEM). In an expected result, a
-string ending in ``...`` stands for any string that starts with what comes before it. Guides, or sections of them,
-that this change may not edit get the same settings from FALLBACK_MARKERS below; they belong in their RST.
+Signed images (support/cosign.py makes what cosign writes, with ``cryptography``; pushed after the image, into every
+repository the image is pushed to): ``signed: true`` is a cosign 2 signature (the tag ``sha256-<hex>.sig``, one
+simple-signing layer), ``signed: [sig, bundle]`` adds a cosign 3 signature bundle, an OCI 1.1 referrer listed in the
+fallback index ``sha256-<hex>``; ``attached: [att, sbom]`` adds cosign's ``.att`` and ``.sbom`` tags. The key is
+``cosign`` (an ECDSA P-256 key, as ``cosign generate-key-pair`` makes), or the one ``signed_with`` names; every
+example finds the public key of ``cosign`` in ``{cosign_pub}`` and in the file ``cosign.pub`` next to the playbook.
+``deleted: true`` deletes the image (by digest, so its tags) once its attachments are pushed: they are orphans.
+
+In strings, ``{tmp}`` is the example's working directory, ``{digest:LABEL}`` an image's digest, ``{sig:LABEL}`` and
+``{bundle:LABEL}`` the digests of its ``.sig`` image and signature bundle, ``{sig_tag:LABEL}`` its ``.sig`` tag and
+``{fallback_tag:LABEL}`` its referrers fallback tag, ``{cosign_pub}`` the public key, and ``{ca_pem}``,
+``{client_pem}``, ``{client_key_pem}`` the test CA, client certificate and key (PEM). ``after`` takes them in its
+references, and a digest instead of a label. In an expected result, a string ending in ``...`` stands for any string
+that starts with what comes before it. Guides, or sections of them, that this change may not edit get the same
+settings from FALLBACK_MARKERS below; they belong in their RST.
 """
 
 from __future__ import annotations
@@ -71,6 +84,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from support import cosign
+from support.client import ClientFactory
 from support.images import Dir, Image, make_image
 from support.pki import DEFAULT_HOSTS, CertificateAuthority
 from support.playbook import CALLBACKS, COLLECTIONS_PATH, REPO_ROOT, ansible_python
@@ -110,12 +125,17 @@ MARKER_KEYS = {
     "groups",
     "after",
     "expect",
+    "expect_real",
     "expect_next",
     "task",
     "args",
     "xfail",
 }
-IMAGE_KEYS = {"refs", "tags", "age", "platforms", "labels", "files"}
+IMAGE_KEYS = {"refs", "tags", "age", "platforms", "labels", "files", "signed", "attached", "signed_with", "deleted"}
+SIGNATURE_KINDS = {"sig", "bundle"}
+ATTACHMENT_KINDS = {"att", "sbom"}
+# The key an example's cosign.pub holds; `signed_with: NAME` signs with another one.
+DOC_KEY = "cosign"
 PLAYBOOK_TIMEOUT = 180
 
 # Settings for the examples of the guides, or sections of guides, whose RST this change does not edit (the audit
@@ -550,7 +570,7 @@ class Substitutions:
 
     def __call__(self, value: Any) -> Any:
         if isinstance(value, str):
-            return re.sub(r"\{((?:digest:)?[a-z_][\w.-]*)\}", self._one, value)
+            return re.sub(r"\{((?:[a-z_]+:)?[a-z_][\w.-]*)\}", self._one, value)
         if isinstance(value, list):
             return [self(item) for item in value]
         if isinstance(value, dict):
@@ -600,9 +620,12 @@ class Example:
         self.marker = block.marker or {}
         self.workdir = workdir
         self.registries = DocRegistries(world, workdir)
+        self.connect = ClientFactory()
+        self.attachment_digests: dict[str, str] = {}
         self.world = world
         self.images: dict[str, Image] = {}
-        values = {"tmp": str(workdir), "ca_pem": world.pki.cert_path.read_text()}
+        public_key = cosign.signing_key("ecdsa-p256", DOC_KEY).public_pem
+        values = {"tmp": str(workdir), "ca_pem": world.pki.cert_path.read_text(), "cosign_pub": public_key}
         self.substitute = Substitutions(values)
 
     def prepare(self) -> None:
@@ -612,6 +635,12 @@ class Example:
         self.seed()
         values = self.substitute.values
         values.update({f"digest:{label}": image.digest for label, image in self.images.items()})
+        values.update({f"sig_tag:{label}": cosign.cosign_tag(image.digest) for label, image in self.images.items()})
+        values.update(
+            {f"fallback_tag:{label}": cosign.referrers_tag(image.digest) for label, image in self.images.items()}
+        )
+        values.update(self.attachment_digests)
+        (self.workdir / "cosign.pub").write_text(values["cosign_pub"])
         mtls = [server for server in self.registries.servers.values() if server.kind == "mtls"]
         if mtls:
             values["client_pem"] = Path(mtls[0].client_cert).read_text()
@@ -652,6 +681,53 @@ class Example:
                 host, repository, tag = split_reference(reference)
                 with RawClient(self.registries.server(host)) as client:
                     client.push_image(image, repository, [tag])
+            self.attach(label, spec, refs)
+
+    def attach(self, label: str, spec: dict[str, Any], refs: list[str]) -> None:
+        """Push what the image spec says is attached to the image, into each repository it was pushed to; then,
+        with `deleted`, delete the image."""
+        signed = spec.get("signed") or []
+        signed = ["sig"] if signed is True else [signed] if isinstance(signed, str) else list(signed)
+        attached = spec.get("attached") or []
+        attached = [attached] if isinstance(attached, str) else list(attached)
+        if set(signed) - SIGNATURE_KINDS or set(attached) - ATTACHMENT_KINDS:
+            raise AssertionError(
+                f"{self.block.where}: image {label!r}: signed is true or a list of {sorted(SIGNATURE_KINDS)}, "
+                f"attached a list of {sorted(ATTACHMENT_KINDS)}"
+            )
+        if not (signed or attached):
+            if spec.get("signed_with") or spec.get("deleted"):
+                raise AssertionError(f"{self.block.where}: image {label!r}: signed_with and deleted need attachments")
+            return
+        image = self.images[label]
+        key = cosign.signing_key("ecdsa-p256", spec.get("signed_with") or DOC_KEY)
+        host, repository, _tag = split_reference(refs[0])
+        docker_reference = f"{host}/{repository}"
+        artifacts: list[cosign.Artifact] = []
+        referrers: list[cosign.Artifact] = []
+        if "sig" in signed:
+            layer = cosign.simple_signature(image.digest, key, docker_reference=docker_reference)
+            artifacts.append(cosign.signature_image(image.digest, [layer]))
+            self.attachment_digests[f"sig:{label}"] = artifacts[-1].digest
+        if "att" in attached:
+            layer = cosign.attestation_layer(image.digest, key, docker_reference=docker_reference)
+            artifacts.append(cosign.attestation_image(image.digest, [layer]))
+        if "sbom" in attached:
+            sbom = b'{"spdxVersion":"SPDX-2.3","name":"%s"}' % label.encode()
+            artifacts.append(cosign.sbom_image(image.digest, sbom))
+        if "bundle" in signed:
+            referrers.append(cosign.sign_bundle(cosign.subject_of(image), key, created="2025-06-01T12:00:00Z"))
+            self.attachment_digests[f"bundle:{label}"] = referrers[-1].digest
+        repositories = sorted({split_reference(reference)[:2] for reference in refs})
+        for host, repository in repositories:
+            client = self.connect(self.registries.server(host), repository)
+            for artifact in artifacts:
+                cosign.push(client, repository, artifact)
+            if referrers:
+                cosign.push_referrers(client, repository, image.digest, referrers)
+            if spec.get("deleted"):
+                with RawClient(self.registries.server(host)) as raw:
+                    raw.delete_manifest(repository, image.digest)
 
     def write_playbook(self) -> None:
         kind = self.block.kind
@@ -728,8 +804,8 @@ class Example:
         entries = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         return Run(completed.returncode, completed.stdout + completed.stderr, entries)
 
-    def check_expectations(self, run: Run, expected_next: CodeBlock | None) -> None:
-        expectations = dict(self.substitute(self.marker.get("expect") or {}))
+    def check_expectations(self, run: Run, expected_next: CodeBlock | None, key: str = "expect") -> None:
+        expectations = dict(self.substitute(self.marker.get(key) or {}))
         if expected_next is not None:
             name = self.marker["expect_next"]
             task = self.fragment_task_name if name is True else name
@@ -788,8 +864,9 @@ def test_guide_example_runs_in_check_mode_and_for_real(block: CodeBlock, doc_wor
 
         real_run = run_and_explain(example, check=False)
         example.check_expectations(real_run, expected_next)
-        for reference, label in (example.marker.get("after") or {}).items():
-            want = None if label is None else example.images[label].digest
+        example.check_expectations(real_run, None, "expect_real")
+        for reference, label in example.substitute(example.marker.get("after") or {}).items():
+            want = None if label is None else label if label.startswith("sha256:") else example.images[label].digest
             assert example.registries.digest_of(reference) == want, (
                 f"{block.where}: after the real run, {reference} should be "
                 f"{'absent' if want is None else 'image ' + label}\n{real_run.output}"
@@ -797,6 +874,7 @@ def test_guide_example_runs_in_check_mode_and_for_real(block: CodeBlock, doc_wor
         refused = [entry for entry in doc_world.proxy.seen[proxied_before:] if entry.startswith("refused")]
         assert not refused, f"{block.where}: the example reached for registries the test does not provide: {refused}"
     finally:
+        example.connect.close()
         example.registries.stop()
 
 
