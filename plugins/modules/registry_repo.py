@@ -21,6 +21,13 @@ description:
     deleted by digest, which removes all its tags with one request. When some tags of an image stay, the others are
     removed one by one (see O(retention) for how). An image that a remaining multi-platform index refers to is never
     deleted by digest either, even when it has no tag left.
+  - Signatures, attestations and SBOMs travel with their image (O(retention.attachments)). The tags that name an
+    image's digest, the referrers fallback tag V(sha256-<hex>) and cosign's V(sha256-<hex>.sig), V(.att) and
+    V(.sbom), are never deleted by the rules themselves; they stay while their image stays. When an image goes, its
+    attachments go first, then its referrers fallback index, then the image, so that a run that is interrupted never
+    leaves a signature whose image is gone. Referrers that have no tag of their own (cosign 3 signature bundles,
+    C(oras attach)), found in the fallback index or through the OCI referrers API where the registry serves it, are
+    deleted by digest; attachments of attachments (a signature of an SBOM) go the same way.
   - A repository exists as long as it has tags, so it is never created; a repository that does not exist (or has no
     tags) is not an error, the result says RV(exists=false). The task warns then, since a misspelled name deletes
     nothing.
@@ -42,6 +49,8 @@ options:
         the tags (RV(kept_tags)) and whether the repository exists.
       - V(absent) deletes every image that a tag of the repository points at, by digest, and so every tag. Nothing
         is left to list. A repository that does not exist is not an error, and nothing changes.
+      - V(absent) deletes the images' attachments too, those without a tag of their own included, each before its
+        image, as O(retention.attachments=follow) does.
       - Deleting needs a registry that allows it (for the CNCF distribution registry, C(storage.delete.enabled)).
         Deleting frees no storage by itself; the registry's garbage collection does that later.
     type: str
@@ -64,10 +73,34 @@ options:
         to delete the tag by name. Where it cannot (the CNCF distribution registry 2.x and many others), the tag is
         moved onto a small placeholder image of its own, which is then deleted by digest, as
         M(ocireg.registry.registry_tag) does.
-      - Tags of signatures and attestations (cosign's V(sha256-<digest>.sig)) are tags like any other. Protect them
-        with O(retention.keep), for example V(sha256-.*).
+      - Tags of signatures, attestations and SBOMs follow their image (O(retention.attachments)); the rules apply to
+        the other tags.
     type: dict
     suboptions:
+      attachments:
+        description:
+          - What the attachments of an image do, the tags that name its digest (V(sha256-<hex>), V(sha256-<hex>.sig),
+            V(.att), V(.sbom)) and the referrers without a tag that its fallback index or the referrers API lists.
+          - V(follow) (the default) never makes an attachment tag a candidate of the rules. It stays while its image
+            stays, also when the image is only a platform of a kept index, and it goes when the image goes, before the
+            image. Attachments of attachments follow the same way. A tag that O(retention.keep) matches stays anyway,
+            even when its image goes.
+          - V(ignore) treats attachment tags as tags like any other, as releases before this option did, and follows
+            no referrer.
+        type: str
+        choices: [follow, ignore]
+        default: follow
+      orphans:
+        description:
+          - Also delete the attachments whose image no longer exists (orphans), such as those an earlier tool left
+            behind when it deleted the image. The image is asked for by digest (the digest is in the tag name), and
+            the referrers its fallback index lists go with it.
+          - An attachment whose image exists without a tag (a platform image of an index, for example) is not an
+            orphan and stays.
+          - Needs O(retention.attachments=follow). It can be the only option of O(retention), which then deletes
+            nothing but orphans.
+        type: bool
+        default: false
       keep_last:
         description:
           - Keep the tags of this many newest images among the tags that O(retention.match) considers and
@@ -112,12 +145,13 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads everything a real run reads and reports exactly the tags and digests it would delete, and why.
+    description:
+      - Reads everything a real run reads and reports exactly the tags, referrers and digests it would delete, and why.
   diff_mode:
     support: full
     description:
       - The repository's tag names before and after, then one line per tag with what happens to it and why (the
-        C(action), C(tag), C(reason) and C(detail) of RV(tags)).
+        C(action), C(tag), C(reason) and C(detail) of RV(tags)), and one per referrer without a tag (RV(referrers)).
 seealso:
   - module: ocireg.registry.registry_tag
   - module: ocireg.registry.registry_info
@@ -128,7 +162,14 @@ notes:
   - Without O(retention.keep_last) and O(retention.older_than), no manifest or config is read. When no tag is both
     matched and not kept, nothing is read but the tag list.
   - Child manifests of a deleted multi-platform index are not deleted; the registry's garbage collection removes them
-    (for the CNCF distribution registry, C(registry garbage-collect --delete-untagged)).
+    (for the CNCF distribution registry, C(registry garbage-collect --delete-untagged)). Their attachments are
+    deleted with the index.
+  - With attachments followed, a run that deletes something by digest asks once whether the registry serves the OCI
+    referrers API (one C(GET); a C(404) says it does not), reads the fallback index of each image that goes, and
+    each referrer it lists (to check that its manifest names that image, or it is not deleted). With
+    O(retention.orphans), the image of each attachment that no tag points at costs one C(HEAD).
+  - On the CNCF distribution registry 2.8, C(garbage-collect --delete-untagged) destroys referrers that only a
+    fallback index names (they have no tag); run it, if at all, knowing that.
   - The decision is made when the task starts. A tag pushed while it runs is not deleted, unless it is pushed onto an
     image that the task deletes by digest.
 """
@@ -165,7 +206,6 @@ EXAMPLES = r"""
       keep:
         - latest
         - "v[0-9]+[.][0-9]+[.][0-9]+"
-        - "sha256-.*"  # cosign signatures and attestations
       keep_last: 5
       older_than: 30d
   check_mode: true
@@ -179,6 +219,25 @@ EXAMPLES = r"""
   loop: "{{ preview.tags | selectattr('action', 'eq', 'deleted') | list }}"
   loop_control:
     label: "{{ item.tag }}"
+
+- name: Delete the signatures and attestations that an earlier cleanup left without their image
+  ocireg.registry.registry_repo:
+    repository: registry.example.com/team/app
+    retention:
+      orphans: true
+  delegate_to: localhost
+
+# With attachments ignored, the signatures of the builds that go stay, unless a pattern matches them (orphans: true
+# in a later run deletes them).
+- name: Delete old main builds by their tag names alone, as before attachments were followed
+  ocireg.registry.registry_repo:
+    repository: registry.example.com/team/app
+    retention:
+      match:
+        - "main-.*"
+      older_than: 30d
+      attachments: ignore
+  delegate_to: localhost
 
 - name: Delete every image in a repository
   ocireg.registry.registry_repo:
@@ -216,6 +275,7 @@ deleted_digests:
     - The manifests the task deleted (in check mode, would delete) by digest, sorted, because no remaining tag or
       index needs them.
     - A tag removed on its own (its image stays for other tags) adds nothing here.
+    - Referrers without a tag (RV(referrers)) that the task deleted are here too.
   returned: success
   type: list
   elements: str
@@ -255,8 +315,11 @@ tags:
         - For a deleted tag, every rule that is set let it go (RV(tags[].detail) names each), and the code is the
           narrowest of them, the first that is set of V(older_than), V(keep_last), V(match) and V(keep). V(state=absent)
           with O(state=absent).
+        - For an attachment tag (O(retention.attachments=follow)), V(attachment) when it stays with its image or goes
+          with it (RV(tags[].detail) names the image and its tags), and V(orphan) when it is deleted because its image
+          no longer exists (O(retention.orphans)). An attachment tag that O(retention.keep) protects has V(keep).
       type: str
-      choices: [match, keep, keep_last, older_than, unknown_age, no_retention, state=absent]
+      choices: [match, keep, keep_last, older_than, unknown_age, no_retention, state=absent, attachment, orphan]
       sample: older_than
     detail:
       description:
@@ -276,6 +339,54 @@ tags:
       type: str
       choices: [digest, untag]
       sample: digest
+referrers:
+  description:
+    - The referrers without a tag of their own that the task found for the images it deletes (in check mode, would
+      delete), in their fallback index or through the referrers API, sorted by subject, and what it did to them.
+    - Empty when no image goes, and with O(retention.attachments=ignore).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    digest:
+      description: The referrer's manifest digest.
+      type: str
+      sample: sha256:0f4c2a7e1b9d3c5a8e6f2b4d7c9a1e3f5b8d0c2e4a6f8b1d3c5e7a9b2d4f6a8c
+    subject:
+      description: The digest of the image it refers to.
+      type: str
+      sample: sha256:6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    artifact_type:
+      description: Its artifact type, from the index that lists it or its manifest; null when it has none.
+      type: str
+      sample: application/vnd.dev.sigstore.bundle.v0.3+json
+    via:
+      description: V(fallback_tag) when its subject's fallback index lists it, V(api) when the referrers API does.
+      type: str
+      choices: [fallback_tag, api]
+      sample: fallback_tag
+    tag:
+      description: The fallback tag whose index lists it; null when found through the API.
+      type: str
+      sample: sha256-6c3c624b58dbbcd3c0dd82b4c53f04194d1247c6eebdaab7c610cf7d66709b3b
+    action:
+      description:
+        - V(deleted) (by digest, before its subject) or V(kept).
+        - Kept when a kept index refers to it, or when its manifest cannot be read or does not name that subject.
+      type: str
+      choices: [deleted, kept]
+      sample: deleted
+    reason:
+      description: V(attachment), V(orphan) or V(state=absent), as in RV(tags[].reason).
+      type: str
+      choices: [attachment, orphan, state=absent]
+      sample: attachment
+    detail:
+      description: The same in words.
+      type: str
+      sample: >-
+        the referrer listed in the fallback index sha256-6c3c...b3b of sha256:6c3c...b3b (tag pr-12), which goes: an
+        attachment goes with its subject, before it; deleted by digest
 """
 
 from ansible_collections.ocireg.registry.plugins.module_utils._common import (
@@ -315,6 +426,8 @@ def main():
                 "keep": {"type": "list", "elements": "str"},
                 "match": {"type": "list", "elements": "str"},
                 "older_than": {"type": "str"},
+                "attachments": {"type": "str", "choices": ["follow", "ignore"], "default": "follow"},
+                "orphans": {"type": "bool", "default": False},
             },
         },
         "concurrency": {"type": "int", "default": 8},

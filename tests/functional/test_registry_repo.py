@@ -337,10 +337,14 @@ def test_retention_rules_and_their_combinations(
     assert sorted(config_reads) == sorted(
         f"GET /v2/{by_count}/blobs/{i.config_digests['linux/amd64']}" for i in [*dated.values(), undated]
     )
-    assert len(sent) == 1 + len(before["keep_last"]) + len(config_reads) + 1  # and the delete check
+    # and the delete check, and whether the registry serves the referrers API (its 404 says no; asked once)
+    assert sum(line.startswith(f"GET /v2/{by_count}/referrers/") for line in sent) == 1
+    assert len(sent) == 1 + len(before["keep_last"]) + len(config_reads) + 1 + 1
     child_sent = requests_to(server, mark, child_tagged)
-    assert sorted(line.split(" ")[0] for line in child_sent) == ["DELETE", "GET", "GET", "HEAD", "HEAD", "HEAD"]
-    # (the tag list, the kept index read to protect its children, a HEAD per tag, and the delete check)
+    assert sorted(line.split(" ")[0] for line in child_sent) == ["DELETE", "GET", "GET", "GET", "HEAD", "HEAD", "HEAD"]
+    # (the tag list, the kept index read to protect its children, whether the referrers API is served, a HEAD per
+    # tag, and the delete check)
+    assert sum(line.startswith(f"GET /v2/{child_tagged}/referrers/") for line in child_sent) == 1
     assert f"GET /v2/{child_tagged}/manifests/{multi.digest}" in child_sent
     for name, (repo, _retention, _expected) in cases.items():
         assert tag_state(sk, repo) == before[name], "check mode wrote to the registry"
@@ -395,22 +399,27 @@ def test_every_retention_example_is_safe_to_run_for_real(
     unique_repo_factory: Callable[[], str],
 ) -> None:
     """Each retention example of registry_repo's EXAMPLES, copied as it is but without check_mode and with the
-    repository replaced, runs for real on a repository of old CI builds, releases, latest and a signature: it deletes
-    builds, never a release, latest or the signature."""
+    repository replaced, runs for real on a repository of old CI builds, releases, latest, a signature of latest and
+    a signature whose image is gone: it deletes builds (the orphans example: the orphaned signature), never a release,
+    latest or latest's signature."""
     from ansible_collections.ocireg.registry.plugins.modules import registry_repo
 
     server = registry_open
     sk, raw = skopeo(server), raw_client(server)
-    protected = ["latest", "v1.0.0", "v2.3.4", "sha256-" + "ab" * 32 + ".sig"]
+    protected = ["latest", "v1.0.0", "v2.3.4"]
     builds = ["main-%d" % n for n in range(1, 13)] + ["pr-%d" % n for n in range(1, 4)] + ["feature-x"]
+    orphan = "sha256-" + "ab" * 32 + ".sig"  # its image does not exist
     # every image old, each a different one: every rule, keep_last included, has something to delete
     images = {
         tag: image_factory(created="2001-01-%02dT00:00:00Z" % n, layers=1, layer_size=32)
-        for n, tag in enumerate(protected + builds, 1)
+        for n, tag in enumerate(protected + builds + [orphan], 1)
     }
+    signature = "sha256-%s.sig" % images["latest"].digest.split(":")[1]
+    images[signature] = image_factory(created="2001-02-01T00:00:00Z", layers=1, layer_size=32)
+    protected.append(signature)
     examples = yaml.safe_load(registry_repo.EXAMPLES)
     retention_examples = [task for task in examples if "retention" in task.get(MODULE, {})]
-    assert len(retention_examples) == 3, "an example was added or removed: look at this test"
+    assert len(retention_examples) == 5, "an example was added or removed: look at this test"
 
     ran = []
     for position, example in enumerate(examples):
@@ -434,10 +443,13 @@ def test_every_retention_example_is_safe_to_run_for_real(
         remaining = tag_state(sk, repo)
         for tag in protected:
             assert tag in remaining, (example["name"], tag, result["deleted_tags"])
-        assert set(result["deleted_tags"]) <= set(builds), example["name"]
+        if example[MODULE]["retention"].get("orphans"):
+            assert result["deleted_tags"] == [orphan], example["name"]
+        else:
+            assert set(result["deleted_tags"]) <= set(builds), example["name"]
         assert remaining == {tag: images[tag].digest for tag in result["kept_tags"]}, example["name"]
         ran.append((example["name"], result["deleted_tags"]))
-    assert len(ran) == 3, ran
+    assert len(ran) == 5, ran
 
 
 # -- state absent and present without retention ----------------------------------------------------------------

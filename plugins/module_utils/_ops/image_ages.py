@@ -48,6 +48,7 @@ class ImageAges:
         self.repository = repository
         self.concurrency = concurrency
         self.manifests: dict[str, ManifestInfo | None] = {}
+        self.missing: set[str] = set()  # digests a manifest GET answered 404 for (the rest of the None: unreadable)
         self._config_created: dict[str, datetime.datetime | None] = {}
 
     def read_tag(self, tag: str, with_manifest: bool) -> Descriptor | None:
@@ -101,6 +102,14 @@ class ImageAges:
         self._read_all([digest for digest in indexes if self.manifests.get(digest) is None], self._fetch_strictly)
         return {child.digest for digest in indexes for child in self.manifests[digest].manifests}  # type: ignore[union-attr]
 
+    def read_manifests(self, digests: Iterable[str]) -> dict[str, ManifestInfo | None]:
+        """digest -> manifest of each of ``digests``, each read once (None: missing, then in :attr:`missing`, or
+        unreadable). For questions a missing or broken manifest answers with "nothing here", such as which referrers
+        a fallback index lists."""
+        digests = sorted(set(digests))
+        self._read_all([digest for digest in digests if digest not in self.manifests], self._fetch)
+        return {digest: self.manifests.get(digest) for digest in digests}
+
     def _read_all(self, items: list[str], function: Any) -> list[Any]:
         return map_concurrently(function, items, self.concurrency)
 
@@ -115,6 +124,7 @@ class ImageAges:
             self._remember(self.client.get_manifest(self.repository, digest))
         except NotFoundError:
             self.manifests[digest] = None
+            self.missing.add(digest)
 
     def _fetch_strictly(self, digest: str) -> None:
         fetched = self.client.get_manifest(self.repository, digest)

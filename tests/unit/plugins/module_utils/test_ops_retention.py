@@ -80,13 +80,21 @@ def test_keep_last_keeps_the_newest_images_with_all_their_tags_and_deletes_the_r
         "deleted_tags": ["undated", "v1", "v2", "v2-alias"],
         "kept_tags": ["v3", "v3-alias", "v4"],
         "deleted_digests": sorted([oldest.digest, older.digest, unknown.digest]),
+        "referrers": [],
         "diff": {
             "before": {"tags": ["undated", "v1", "v2", "v2-alias", "v3", "v3-alias", "v4"]},
             "after": {"tags": ["v3", "v3-alias", "v4"]},
         },
     }
-    # the tag list once, a manifest GET per tag (its age matters), a config per image, one DELETE per image
-    assert memory_registry.kinds() == {"list_tags": 1, "get_manifest": 7, "read_blob": 5, "delete_manifest": 3}
+    # the tag list once, a manifest GET per tag (its age matters), a config per image, one DELETE per image; and
+    # whether the registry serves the referrers API (asked once: its 404 says no, and the client remembers)
+    assert memory_registry.kinds() == {
+        "list_tags": 1,
+        "get_manifest": 7,
+        "read_blob": 5,
+        "delete_manifest": 3,
+        "referrers": 1,
+    }
     digest_of = {"undated": unknown, "v1": oldest, "v2": older, "v2-alias": older, "v3": newer, "v3-alias": newer}
     digest_of["v4"] = newest
     assert [(o["tag"], o["digest"], o["action"], o["reason"], o["removed_by"]) for o in outcomes] == [
@@ -160,6 +168,7 @@ def test_match_and_keep_without_an_age_rule_read_no_manifest_and_no_config(memor
         "delete_tag": 1,
         "upload_blob": 1,
         "put_manifest": 1,
+        "referrers": 1,  # the one question whether the API is served (the images that go may have referrers)
     }
 
 
@@ -278,7 +287,7 @@ def test_state_absent_deletes_every_digest_indexes_first(memory_registry) -> Non
     }
     assert [o["tag"] for o in result["tags"]] == result["deleted_tags"]
     assert result["tags"][1]["detail"] == "state=absent deletes every tag; its image is deleted by digest, with multi"
-    assert memory_registry.kinds() == {"list_tags": 1, "head_manifest": 5, "delete_manifest": 3}
+    assert memory_registry.kinds() == {"list_tags": 1, "head_manifest": 5, "delete_manifest": 3, "referrers": 1}
     assert arm64.digest in memory_registry.manifest_digests(NAME)  # untagged child: garbage collection's job
 
 
@@ -534,3 +543,55 @@ def test_a_dry_run_that_deletes_nothing_asks_nothing(memory_registry) -> None:
     memory_registry.requests.clear()
     task.check_deletes()
     assert memory_registry.requests == []
+
+
+# -- attachments, end to end ------------------------------------------------------------------------------------
+
+
+def test_an_old_signed_image_goes_after_its_attachments_and_the_kept_image_keeps_its_own(memory_registry) -> None:
+    old = memory_registry.add_image(NAME, ["v1"], created=days_ago(30))
+    new = memory_registry.add_image(NAME, ["v2"], created=days_ago(1))
+    old_sig = memory_registry.add_cosign(NAME, old.digest)
+    old_att = memory_registry.add_cosign(NAME, old.digest, ".att", signatures=("attestation",))
+    bundle = memory_registry.add_referrer(NAME, old, note="old bundle")
+    fallback = memory_registry.add_fallback_index(NAME, old.digest, [bundle])
+    new_sig = memory_registry.add_cosign(NAME, new.digest)
+    task, result = run(memory_registry, keep_last=1)
+
+    deletes = [request.reference for request in memory_registry.requests if request.kind == "delete_manifest"]
+    # the attachments first (any order among them), then the fallback index, then the image
+    assert sorted(deletes[:3]) == sorted([old_sig.digest, old_att.digest, bundle.digest])
+    assert deletes[3:] == [fallback.digest, old.digest]
+    assert result["kept_tags"] == sorted(["v2", "sha256-%s.sig" % new.digest.split(":")[1]])
+    assert set(memory_registry.manifest_digests(NAME)) >= {new.digest, new_sig.digest}
+    assert [(r["digest"], r["action"], r["via"]) for r in result["referrers"]] == [
+        (bundle.digest, "deleted", "fallback_tag")
+    ]
+    reasons = {outcome["tag"]: outcome["reason"] for outcome in result["tags"]}
+    assert reasons["v1"] == "keep_last" and reasons["sha256-%s.sig" % old.digest.split(":")[1]] == "attachment"
+    # the re-run finds nothing to do
+    assert run(memory_registry, keep_last=1)[1]["changed"] is False
+
+
+def test_attachments_ignore_makes_attachment_tags_ordinary_candidates(memory_registry) -> None:
+    image = memory_registry.add_image(NAME, ["v1"], created=days_ago(1))
+    signature = memory_registry.add_cosign(NAME, image.digest)
+    task = RepositoryRetention(memory_registry, REPO, "present", {"match": ["sha256-.*"], "attachments": "ignore"}, 4)
+    task.make_plan(NOW)
+    assert (task.plan.deleted_tags, task.plan.delete_digests) == (
+        ("sha256-%s.sig" % image.digest.split(":")[1],),
+        (signature.digest,),
+    )
+    assert memory_registry.count("referrers") == 0  # nothing is followed, the API is not asked
+
+
+def test_answers_that_never_settle_fail_instead_of_looping(memory_registry, monkeypatch) -> None:
+    old = memory_registry.add_image(NAME, ["v1"], created=days_ago(30))
+    new = memory_registry.add_image(NAME, ["v2"], created=days_ago(1))
+    memory_registry.add_fallback_index(NAME, new.digest, [memory_registry.add_referrer(NAME, new)])
+    memory_registry.add_cosign(NAME, old.digest)
+    # the kept fallback index must be read (it protects its referrers); a reader that reads nothing is asked again
+    monkeypatch.setattr(ImageAges, "children_of", lambda self, indexes: set())
+    with pytest.raises(RegistryResponseError, match="do not settle. Nothing was deleted."):
+        retention(memory_registry, keep_last=1).make_plan(NOW)
+    assert memory_registry.writes() == []

@@ -1,24 +1,39 @@
 # Copyright: contributors to ocireg.registry
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Retention rules without a registry (plugins/module_utils/_ops/retention.py, _oci/timing.py)."""
+"""Retention rules without a registry (plugins/module_utils/_ops/retention.py, _oci/timing.py), and which attachments
+go with the images that go (follow_attachments), given what the registry answered."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import re
 from typing import Any
 
 import pytest
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.manifest import (
+    Descriptor,
+    ManifestInfo,
+    parse_manifest,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import OCI_INDEX, OCI_MANIFEST
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import fallback_tag
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import parse_duration, parse_time
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import (
+    AttachmentFacts,
+    AttachmentReads,
     DeletionPlan,
+    DeletionStage,
     Reason,
     RetentionPolicy,
     TaggedImage,
+    attachment_tags,
     compile_patterns,
     decide,
+    follow_attachments,
     plan_deletions,
     tag_outcomes,
     tag_set_diff,
@@ -406,3 +421,398 @@ def test_tag_outcomes_say_how_each_deleted_tag_goes() -> None:
     # without knowing which index needs it, the reason still says why the image stays
     unnamed = tag_outcomes(plan, current, reasons)
     assert unnamed[4]["detail"] == "old; removed on its own: a kept index refers to its image, which stays"
+
+
+# -- attachments: options ---------------------------------------------------------------------------------------
+
+
+def test_attachments_follow_by_default_and_orphans_are_off() -> None:
+    policy = RetentionPolicy.from_options({"keep_last": 1, "attachments": None, "orphans": None})
+    assert (policy.attachments, policy.orphans, policy.follows_attachments, policy.has_rules) == (
+        "follow",
+        False,
+        True,
+        True,
+    )
+    ignoring = RetentionPolicy.from_options({"keep_last": 1, "attachments": "ignore"})
+    assert ignoring.follows_attachments is False
+
+
+@pytest.mark.parametrize(
+    "options, texts",
+    [
+        ({"keep_last": 1, "attachments": "keep"}, ["retention.attachments", "follow, ignore", "'keep'"]),
+        ({"keep_last": 1, "orphans": "yes"}, ["retention.orphans", "'yes'"]),
+        ({"keep_last": 1, "attachments": "ignore", "orphans": True}, ["orphans needs retention.attachments=follow"]),
+        ({"orphans": False}, ["sets no rule", "orphans: true"]),
+        ({"attachments": "follow"}, ["sets no rule"]),
+    ],
+)
+def test_bad_attachment_options_are_named(options: dict[str, Any], texts: list[str]) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        RetentionPolicy.from_options(options)
+    for text in texts:
+        assert text in str(caught.value)
+    assert str(caught.value).endswith("Nothing was deleted.")
+
+
+def test_orphans_alone_is_a_policy_that_makes_no_tag_a_candidate() -> None:
+    policy = RetentionPolicy.from_options({"orphans": True})
+    assert (policy.has_rules, policy.orphans) == (False, True)
+    assert policy.candidates(["v1", "latest"]) == []
+    assert decide(policy, images(REPO), NOW).doomed == frozenset()
+    assert policy.name_reason("v1") == Reason(
+        "no_retention", "no rule of retention is set: only attachments whose subject is gone are deleted"
+    )
+
+
+# -- attachments: what goes with an image (follow_attachments) --------------------------------------------------
+
+EMPTY = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": "sha256:" + "44" * 32, "size": 2}
+BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+
+
+def manifest_of(document: dict[str, Any]) -> ManifestInfo:
+    return parse_manifest(json.dumps(document).encode(), document["mediaType"])
+
+
+def referrer_of(subject: str, name: str, artifact_type: str = BUNDLE) -> ManifestInfo:
+    """A referrer manifest of SUBJECT (an OCI 1.1 artifact naming it), unique by NAME."""
+    return manifest_of(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
+            "config": EMPTY,
+            "layers": [],
+            "annotations": {"name": name},
+            "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 100},
+        }
+    )
+
+
+def index_of(*children: ManifestInfo | str) -> ManifestInfo:
+    """An index listing CHILDREN (manifests, with their artifact type, or bare digests)."""
+    entries = []
+    for child in children:
+        if isinstance(child, str):
+            entries.append({"mediaType": OCI_MANIFEST, "digest": child, "size": 100})
+        else:
+            entry = {"mediaType": child.media_type, "digest": child.digest, "size": child.size}
+            if child.artifact_type:
+                entry["artifactType"] = child.artifact_type
+            entries.append(entry)
+    return manifest_of({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+
+
+def digest_of(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+def sig(subject: str, suffix: str = ".sig") -> str:
+    return fallback_tag(subject) + suffix
+
+
+def follow(current, doomed, facts=None, **options):
+    """follow_attachments with every attachment tag of CURRENT following its subject."""
+    return follow_attachments(
+        current, doomed, attachment_tags(current), options.pop("indexes", set()), facts, **options
+    )
+
+
+def settle(current, doomed, facts: AttachmentFacts, answer, **options):
+    """follow_attachments asked again after each of its reads, as RepositoryRetention does; ANSWER(reads) fills FACTS.
+    Returns the final plan and every read it asked for, in order."""
+    asked: list[AttachmentReads] = []
+    while True:
+        plan = follow(current, doomed, facts, **options)
+        if not plan.reads:
+            return plan, asked
+        # a question asked again was not answered (or cannot be): fail here rather than loop forever
+        assert plan.reads not in asked, "asked again: %r" % (plan.reads,)
+        asked.append(plan.reads)
+        answer(plan.reads)
+
+
+def test_attachment_tags_are_found_by_name() -> None:
+    subject = digest_of("image")
+    assert attachment_tags(["v1", sig(subject), sig(subject, ".att"), fallback_tag(subject), "sha256-abc.sig"]) == {
+        sig(subject): (subject, "cosign-signature"),
+        sig(subject, ".att"): (subject, "cosign-attestation"),
+        fallback_tag(subject): (subject, None),
+    }
+
+
+def test_the_attachments_of_a_kept_image_stay_and_nothing_is_read() -> None:
+    image = digest_of("image")
+    current = {"v1": image, sig(image): digest_of("sig"), fallback_tag(image): digest_of("fallback")}
+    plan = follow(current, set(), indexes={digest_of("fallback")})
+    assert (plan.doomed, plan.untagged, plan.reads) == (frozenset(), (), AttachmentReads())
+    assert plan.reasons[sig(image)] == Reason(
+        "attachment",
+        "the cosign signature of %s (tag v1), which stays: an attachment stays while its subject stays" % image,
+    )
+    assert plan.reasons[fallback_tag(image)].text.startswith("the referrers fallback index of %s (tag v1)" % image)
+
+
+def test_the_attachments_of_an_image_that_goes_go_first_then_its_fallback_index_then_the_image() -> None:
+    image, kept = digest_of("old image"), digest_of("kept image")
+    bundle, attestation = referrer_of(image, "bundle"), referrer_of(image, "attestation", "application/x-att")
+    fallback = index_of(bundle, attestation)
+    kept_bundle = referrer_of(kept, "kept bundle")
+    kept_fallback = index_of(kept_bundle)
+    current = {
+        "old": image,
+        sig(image): digest_of("sig"),
+        sig(image, ".att"): digest_of("att"),
+        fallback_tag(image): fallback.digest,
+        "new": kept,
+        sig(kept): digest_of("kept sig"),
+        fallback_tag(kept): kept_fallback.digest,
+    }
+    indexes = {fallback.digest, kept_fallback.digest}
+    store = {m.digest: m for m in (bundle, attestation, fallback, kept_bundle, kept_fallback)}
+    facts = AttachmentFacts(manifests={})
+
+    def answer(reads: AttachmentReads) -> None:
+        for digest in reads.surviving_indexes + reads.manifests:
+            facts.manifests[digest] = store.get(digest)
+        for subject in reads.referrers:
+            facts.referrers[subject] = None  # no referrers API
+
+    plan, asked = settle(current, {"old"}, facts, answer, indexes=indexes)
+
+    # first the kept fallback index (its referrers are protected), then the fallback index of the image that goes and
+    # the API question (once), then the referrers it lists (does each name that image?)
+    assert asked == [
+        AttachmentReads(surviving_indexes=(kept_fallback.digest,)),
+        AttachmentReads(manifests=(fallback.digest,), referrers=(image,)),
+        AttachmentReads(manifests=tuple(sorted([bundle.digest, attestation.digest]))),
+    ]
+    assert plan.doomed == {"old", sig(image), sig(image, ".att"), fallback_tag(image)}
+    assert plan.untagged == tuple(sorted([bundle.digest, attestation.digest]))
+    assert plan.protected == {kept_bundle.digest}
+    assert plan.ranks == {
+        bundle.digest: -2,
+        attestation.digest: -2,
+        digest_of("sig"): -2,
+        digest_of("att"): -2,
+        fallback.digest: -1,
+    }
+    assert plan.reasons[sig(image)] == Reason(
+        "attachment",
+        "the cosign signature of %s (tag old), which goes: an attachment goes with its subject, before it" % image,
+    )
+    assert plan.reasons[sig(kept)].code == "attachment" and "which stays" in plan.reasons[sig(kept)].text
+    assert [r.to_dict() for r in plan.referrers] == [
+        {
+            "digest": digest,
+            "subject": image,
+            "artifact_type": artifact_type,
+            "via": "fallback_tag",
+            "tag": fallback_tag(image),
+            "action": "deleted",
+            "reason": "attachment",
+            "detail": "the referrer listed in the fallback index %s of %s (tag old), which goes: an attachment goes"
+            " with its subject, before it; deleted by digest" % (fallback_tag(image), image),
+        }
+        for digest, artifact_type in sorted([(bundle.digest, BUNDLE), (attestation.digest, "application/x-att")])
+    ]
+
+    deletions = plan_deletions(current, plan.doomed, plan.protected, indexes, untagged=plan.untagged, ranks=plan.ranks)
+    assert deletions.stages == (
+        DeletionStage(tuple(sorted([bundle.digest, attestation.digest, digest_of("sig"), digest_of("att")]))),
+        DeletionStage((fallback.digest,)),
+        DeletionStage((image,)),
+    )
+    assert deletions.delete_digests == tuple(d for stage in deletions.stages for d in stage.delete_digests)
+    assert deletions.kept_tags == ("new", fallback_tag(kept), sig(kept))
+
+
+def test_a_kept_fallback_index_keeps_its_referrers_even_when_a_rule_lets_their_tag_go() -> None:
+    # the referrer of a kept image has a tag of its own that a rule deletes: it is untagged, never deleted by digest
+    kept = digest_of("kept")
+    bundle = referrer_of(kept, "bundle")
+    fallback = index_of(bundle)
+    current = {"v1": kept, fallback_tag(kept): fallback.digest, "bundle-copy": bundle.digest}
+    facts = AttachmentFacts(manifests={fallback.digest: fallback}, referrers={kept: None})
+    plan = follow(current, {"bundle-copy"}, facts, indexes={fallback.digest})
+    assert plan.reads == AttachmentReads()
+    assert plan.protected == {bundle.digest}
+    deletions = plan_deletions(current, plan.doomed, plan.protected, {fallback.digest}, ranks=plan.ranks)
+    assert (deletions.delete_digests, deletions.untag) == ((), ("bundle-copy",))
+
+
+def test_a_referrer_whose_manifest_names_another_subject_or_is_gone_is_not_deleted() -> None:
+    image, other = digest_of("image"), digest_of("other")
+    stray, vanished = referrer_of(other, "stray"), referrer_of(image, "vanished")
+    fallback = index_of(stray, vanished)
+    current = {"old": image, fallback_tag(image): fallback.digest}
+    facts = AttachmentFacts(
+        manifests={fallback.digest: fallback, stray.digest: stray, vanished.digest: None},
+        missing={vanished.digest},
+        referrers={image: None},
+    )
+    plan = follow(current, {"old"}, facts, indexes={fallback.digest})
+    assert plan.reads == AttachmentReads()
+    assert plan.untagged == ()
+    assert [(r.digest, r.to_dict()["action"]) for r in plan.referrers] == [(stray.digest, "kept")]  # vanished: gone
+    assert plan.referrers[0].reason.text.endswith("it stays: its manifest names another subject, %s" % other)
+
+
+def test_referrers_of_referrers_go_deepest_first_and_a_loop_ends() -> None:
+    image = digest_of("image")
+    sbom = referrer_of(image, "sbom", "application/spdx+json")
+    sbom_signature = referrer_of(sbom.digest, "signature of the sbom")
+    fallback, sbom_fallback = index_of(sbom), index_of(sbom_signature, image)  # a bogus entry: the image itself
+    current = {
+        "old": image,
+        fallback_tag(image): fallback.digest,
+        fallback_tag(sbom.digest): sbom_fallback.digest,
+        sig(sbom.digest): digest_of("cosign sig of the sbom"),
+        sig(digest_of("cosign sig of the sbom")): digest_of("cosign sig of the sbom"),  # a tag naming its own digest
+    }
+    store = {m.digest: m for m in (sbom, sbom_signature, fallback, sbom_fallback)}
+    facts = AttachmentFacts(manifests={})
+
+    def answer(reads: AttachmentReads) -> None:
+        facts.manifests.update({digest: store.get(digest) for digest in reads.surviving_indexes + reads.manifests})
+        facts.referrers.update(dict.fromkeys(reads.referrers))
+
+    plan, asked = settle(current, {"old"}, facts, answer, indexes={fallback.digest, sbom_fallback.digest})
+
+    # the bogus entry does not hold the image: an attachment never keeps its own subject; and it all ends
+    assert len(asked) == 4
+    assert plan.doomed == set(current)
+    assert plan.untagged == tuple(sorted([sbom.digest, sbom_signature.digest]))
+    assert plan.ranks == {
+        fallback.digest: -1,
+        sbom.digest: -2,
+        sbom_fallback.digest: -3,
+        sbom_signature.digest: -4,
+        digest_of("cosign sig of the sbom"): -4,
+    }
+    assert plan.reasons[sig(sbom.digest)].text.startswith(
+        "the cosign signature of %s (a referrer of %s), which goes" % (sbom.digest, image)
+    )
+
+
+def test_the_attachments_of_the_platform_images_of_an_index_that_goes_go_with_it() -> None:
+    amd64, arm64, shared = digest_of("amd64"), digest_of("arm64"), digest_of("shared")
+    multi, other = index_of(amd64, arm64, shared), index_of(shared)
+    current = {
+        "multi": multi.digest,
+        "other": other.digest,
+        sig(amd64): digest_of("sig amd64"),
+        sig(arm64): digest_of("sig arm64"),
+        sig(shared): digest_of("sig shared"),
+    }
+    facts = AttachmentFacts(manifests={multi.digest: multi, other.digest: other}, referrers={multi.digest: None})
+    plan = follow(current, {"multi"}, facts, indexes={multi.digest, other.digest})
+    assert plan.reads == AttachmentReads()
+    assert plan.doomed == {"multi", sig(amd64), sig(arm64)}  # shared stays in the index other
+    assert plan.reasons[sig(amd64)].text.startswith(
+        "the cosign signature of %s (in the index multi), which goes" % amd64
+    )
+    assert plan.reasons[sig(shared)].text.startswith(
+        "the cosign signature of %s, which a kept index refers to" % shared
+    )
+    assert plan.ranks[digest_of("sig amd64")] == -2
+
+
+def test_orphans_are_looked_for_only_when_asked_and_go_with_their_referrers() -> None:
+    gone, untagged, tagged = digest_of("gone"), digest_of("untagged but there"), digest_of("tagged")
+    bundle = referrer_of(gone, "bundle of a deleted image")
+    fallback = index_of(bundle)
+    current = {
+        "v1": tagged,
+        sig(tagged): digest_of("sig tagged"),
+        sig(gone): digest_of("sig gone"),
+        fallback_tag(gone): fallback.digest,
+        sig(untagged): digest_of("sig untagged"),
+        "sha512-" + "a" * 64 + ".sig": digest_of("sig of a cut digest"),  # its subject's digest is not whole: no HEAD
+    }
+    indexes = {fallback.digest}
+
+    without = follow(current, set(), indexes=indexes)
+    assert (without.doomed, without.reads) == (frozenset(), AttachmentReads())
+    assert without.reasons[sig(gone)].text.endswith(
+        "which no tag of the repository points at: it stays (orphans: true deletes the attachments whose subject no"
+        " longer exists)"
+    )
+
+    store = {m.digest: m for m in (fallback, bundle)}
+    facts = AttachmentFacts(manifests={})
+
+    def answer(reads: AttachmentReads) -> None:
+        facts.exists.update({subject: subject != gone for subject in reads.subjects})
+        facts.manifests.update({digest: store.get(digest) for digest in reads.manifests})
+        facts.referrers.update(dict.fromkeys(reads.referrers))
+
+    plan, asked = settle(current, set(), facts, answer, indexes=indexes, orphans=True)
+    assert asked[0] == AttachmentReads(subjects=tuple(sorted([gone, untagged])))  # HEADs, never of a tagged image
+    assert plan.doomed == {sig(gone), fallback_tag(gone)}
+    assert plan.untagged == (bundle.digest,)
+    assert {tag: plan.reasons[tag].code for tag in plan.doomed} == {sig(gone): "orphan", fallback_tag(gone): "orphan"}
+    assert plan.reasons[sig(gone)].text == "the cosign signature of %s, which no longer exists (orphans)" % gone
+    assert plan.reasons[sig(untagged)].text.endswith(
+        "which exists, without a tag: an attachment stays while its subject exists"
+    )
+    assert [(r.digest, r.reason.code) for r in plan.referrers] == [(bundle.digest, "orphan")]
+    assert plan.ranks == {bundle.digest: -2, digest_of("sig gone"): -2, fallback.digest: -1}
+
+
+def test_the_referrers_api_is_asked_once_before_it_is_known_then_for_every_subject_that_goes() -> None:
+    first, second = sorted([digest_of("one"), digest_of("two")])  # subjects are taken in digest order
+    current = {"a": first, "b": second}
+    api_bundle = Descriptor(OCI_MANIFEST, digest_of("api bundle"), 100, artifact_type=BUNDLE)
+    facts = AttachmentFacts()
+    assert follow(current, {"a", "b"}, facts).reads == AttachmentReads(referrers=(first,))
+    facts = AttachmentFacts(referrers={first: ()})  # served (an empty answer is an answer)
+    assert follow(current, {"a", "b"}, facts).reads == AttachmentReads(referrers=(second,))
+    facts = AttachmentFacts(referrers={first: (), second: (api_bundle,)})
+    plan = follow(current, {"a", "b"}, facts)
+    assert plan.reads == AttachmentReads(referrers=(api_bundle.digest,))  # its own referrers, in turn
+    facts.referrers[api_bundle.digest] = ()
+    plan = follow(current, {"a", "b"}, facts)
+    assert (plan.reads, plan.untagged, plan.ranks) == (AttachmentReads(), (api_bundle.digest,), {api_bundle.digest: -2})
+    assert plan.referrers[0].to_dict()["via"] == "api" and plan.referrers[0].tag is None
+    assert plan.referrers[0].reason.text == (
+        "the referrer the referrers API names for %s (tag b), which goes: an attachment goes with its subject, before"
+        " it; deleted by digest" % second
+    )
+    # without the API (api=False, as with attachments: ignore) nothing is asked
+    assert follow(current, {"a", "b"}, AttachmentFacts(), api=False).reads == AttachmentReads()
+
+
+def test_state_absent_takes_every_attachment_in_order_with_its_reason() -> None:
+    image = digest_of("image")
+    bundle = referrer_of(image, "bundle")
+    fallback = index_of(bundle)
+    current = {"v1": image, sig(image): digest_of("sig"), fallback_tag(image): fallback.digest}
+    facts = AttachmentFacts(manifests={fallback.digest: fallback, bundle.digest: bundle}, referrers={image: None})
+    plan = follow(current, set(current), facts, indexes={fallback.digest}, absent=True)
+    assert plan.reads == AttachmentReads() and plan.untagged == (bundle.digest,)
+    assert {reason.code for reason in plan.reasons.values()} == {"state=absent"}
+    assert (
+        plan.reasons[sig(image)].text == "state=absent deletes every tag; the cosign signature of %s (tag v1)" % image
+    )
+    assert plan.referrers[0].reason.code == "state=absent"
+    stages = plan_deletions(current, plan.doomed, indexes={fallback.digest}, untagged=plan.untagged, ranks=plan.ranks)
+    assert [stage.delete_digests for stage in stages.stages] == [
+        tuple(sorted([bundle.digest, digest_of("sig")])),
+        (fallback.digest,),
+        (image,),
+    ]
+
+
+def test_plan_deletions_stages_put_indexes_first_within_a_rank_and_untags_last() -> None:
+    current = {"i": C, "a": A, "a-keep": A, "b": B, "sig": D}
+    plan = plan_deletions(current, {"i", "a", "b", "sig"}, indexes={C}, ranks={D: -2})
+    assert plan.stages == (DeletionStage((D,)), DeletionStage((C,)), DeletionStage((B,), ("a",)))
+    assert plan.delete_digests == (D, C, B)
+    # a plan made by hand runs as one stage
+    assert DeletionPlan((A,), ("b",), ("a", "b"), ()).ordered_stages == (DeletionStage((A,), ("b",)),)
+    assert DeletionPlan((), (), (), ("a",)).ordered_stages == ()
+    # an untagged digest goes unless protected, and never twice
+    assert plan_deletions({"a": A}, {"a"}, protected={E}, untagged=[A, B, E]).delete_digests == (A, B)
