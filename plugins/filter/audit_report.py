@@ -24,6 +24,24 @@ description:
     a misspelt name in a list of repositories read one by one (error). It is not in RV(_value.repositories)."
   - "V(unreadable_tag): a tag whose image could not be described, for example a schema 1 manifest (error)."
   - "V(rule): a violation of one of the O(rules) (the rule's severity)."
+  - "V(unsigned): an image of a repository that matches O(signed_repositories) that has no signature (error)."
+  - "V(orphaned_attachment): an attachment tag whose subject is not in its repository (warning), see
+    O(orphaned_attachments)."
+  - "Attachment tags are tags that name another digest as their subject. These are the referrers fallback index
+    C(sha256-<hex>) and cosign's C(sha256-<hex>.sig), C(.att) and C(.sbom). They are not images of their own. They
+    are listed in each repository's RV(_value.repositories[].attachments) with their subject, and no image finding
+    (V(stale), V(missing_labels), V(missing_latest), rules) applies to them. Their blobs count in the repository's
+    size, as the registry stores them."
+  - "Signatures are counted when the details were read with
+    O(ocireg.registry.registry_info#module:referrers=true). An image's signatures are those that name its digest
+    (the index's, for a multi-platform image). Each layer of its cosign C(.sig) image is one signature, as
+    C(cosign tree) counts them. Each sigstore bundle referrer (an artifact type
+    V(application/vnd.dev.sigstore.bundle...)) is one signature too, unless its C(dev.sigstore.bundle.predicateType)
+    annotation names an attestation rather than cosign's signature predicate. Attestations and SBOMs are no
+    signatures."
+  - "This is presence only: no signature is verified, so a signature made with any key, or a broken one, counts.
+    To verify signatures with a key, use O(ocireg.registry.registry_info#module:verify_key) on an image, or the role
+    P(ocireg.registry.promote#role) with C(promote_verify_key)."
   - Image-level findings (V(stale), V(missing_labels), rule checks on images) name the image once per repository, with
     every tag that points at it.
   - Ages are measured from the image config's C(created) time. Images without one have no age and are never stale.
@@ -122,6 +140,26 @@ options:
       max_tags:
         description: The most tags (matching C(tag)) a repository may have.
         type: int
+  signed_repositories:
+    description:
+      - Repositories whose images must be signed, as shell-style patterns over the whole name (Python
+        C(fnmatchcase), case-sensitive; V(*) also matches V(/)), the way
+        O(ocireg.registry.registry_info#module:repositories) matches, for example V(prod/*).
+      - Each image of a matching repository without a signature is an V(unsigned) finding.
+      - The details of those repositories must have been read with
+        O(ocireg.registry.registry_info#module:referrers=true); without them the filter fails and says so.
+    type: list
+    elements: str
+    default: []
+  orphaned_attachments:
+    description:
+      - Report an V(orphaned_attachment) finding for each attachment tag whose subject digest is not in its
+        repository. A subject counts as present when it is the digest of a tag, the digest of a child of an index
+        that a tag points at, or the digest of another attachment (a signature of an SBOM).
+      - Judged only in repositories where every tag could be described. Give the tags of the whole repository, not
+        a selection, or the subjects of unselected tags look missing.
+    type: bool
+    default: true
 seealso:
   - module: ocireg.registry.registry_info
 """
@@ -170,10 +208,21 @@ _value:
           description: Number of repositories.
           type: int
         tags:
-          description: Number of tags.
+          description: Number of tags, attachment tags left out.
+          type: int
+        attachments:
+          description: Number of attachment tags (C(sha256-<hex>), C(.sig), C(.att), C(.sbom)).
           type: int
         images:
           description: Number of distinct image digests across the registry.
+          type: int
+        signed_images:
+          description:
+            - Number of images (one per digest and repository) with at least one signature, in the repositories whose
+              attachments were read. Null when none were.
+          type: int
+        unsigned_images:
+          description: The same for the images without a signature.
           type: int
         size:
           description: Bytes of the distinct blobs and manifests of all repositories, each counted once.
@@ -204,6 +253,19 @@ _value:
         images:
           description: Number of distinct image digests.
           type: int
+        signed_images:
+          description: How many of them have a signature; null when the attachments were not read.
+          type: int
+        attachments:
+          description:
+            - Its attachment tags, sorted by tag, each V({tag, digest, kind, subject, subject_tags, size, size_human,
+              orphaned, error}).
+            - C(kind) is V(referrers-index) (the fallback tag C(sha256-<hex>)), V(cosign-signature),
+              V(cosign-attestation) or V(cosign-sbom). C(subject) is the digest the tag names and C(subject_tags)
+              the tags on it. C(orphaned) is true when that digest is not in the repository (see
+              O(orphaned_attachments)).
+          type: list
+          elements: dict
         has_latest:
           description: Whether it has O(latest_tag).
           type: bool
@@ -215,10 +277,11 @@ _value:
           type: str
         tags:
           description:
-            - Its tags, sorted by name, each V({tag, digest, media_type, size, size_human, created, age_days,
-              platforms, labels, stale, error}). C(size_human) is C(size) for people. C(age_days) is a number with two
-              decimals, null without C(created). C(platforms) lists V(os/arch[/variant]) of a multi-platform image and
-              is empty for a single image.
+            - Its tags, sorted by name, attachment tags left out, each V({tag, digest, media_type, size, size_human,
+              created, age_days, platforms, labels, stale, error, signatures}). C(signatures) is the number of
+              signatures of its digest, null when its attachments were not read. C(size_human) is C(size) for
+              people. C(age_days) is a number with two decimals, null without C(created). C(platforms) lists
+              V(os/arch[/variant]) of a multi-platform image and is empty for a single image.
           type: list
           elements: dict
     findings:
@@ -232,11 +295,21 @@ _value:
 
 import datetime
 import re
+from fnmatch import fnmatchcase
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError
 from ansible_collections.ocireg.registry.plugins.module_utils._oci import timing
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.mediatypes import (
+    BUNDLE_PREDICATE_TYPE_ANNOTATION,
+    COSIGN_SIGN_PREDICATE_TYPE,
+    is_sigstore_bundle_media_type,
+)
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import (
+    COSIGN_SIGNATURE,
+    parse_attachment_tag,
+)
 
 SEVERITIES = ("error", "warning", "info")
 DEFAULT_REQUIRED_LABELS = ("org.opencontainers.image.source", "org.opencontainers.image.revision")
@@ -248,6 +321,16 @@ DEFAULT_SETTINGS = {
     "require_latest": True,
     "latest_tag": "latest",
     "rules": None,
+    "signed_repositories": None,
+    "orphaned_attachments": True,
+}
+# The kind of an attachment tag: cosign's kinds, or the referrers fallback index.
+REFERRERS_INDEX = "referrers-index"
+_ATTACHMENT_NAMES = {
+    REFERRERS_INDEX: "referrers index",
+    "cosign-signature": "cosign signature",
+    "cosign-attestation": "cosign attestation",
+    "cosign-sbom": "cosign SBOM",
 }
 RULE_KEYS = {
     "name",
@@ -444,6 +527,11 @@ def _describe_tag(details, now):
         ],
         "stale": False,
         "error": details.get("error"),
+        "signatures": None,
+        # Kept until the report is done: the attachments read with the details (None: not read), and the digests of
+        # an index's children.
+        "referrers": None if details.get("referrers") is None else list(details["referrers"]),
+        "children": [entry.get("digest") for entry in details.get("platforms") or [] if isinstance(entry, dict)],
     }
 
 
@@ -517,21 +605,85 @@ def _repository_report(entry, moment, latest_tag):
         raise AnsibleFilterError(
             "repository %r lists tag names, not image details: run registry_info with details: true" % entry["name"]
         )
-    tags = sorted((_describe_tag(tag, moment) for tag in raw_tags), key=lambda tag: str(tag["tag"]))
+    described = sorted((_describe_tag(tag, moment) for tag in raw_tags), key=lambda tag: str(tag["tag"]))
+    # Attachment tags (sha256-<hex>, and cosign's .sig, .att, .sbom) are not images of their own: they are listed
+    # with their subject, and none of the image findings (stale, labels, rules, latest) applies to them.
+    tags = [tag for tag in described if parse_attachment_tag(str(tag["tag"])) is None]
+    attached = [tag for tag in described if parse_attachment_tag(str(tag["tag"])) is not None]
     layers, overhead = _distinct_size(tags)
+    attachment_layers, attachment_overhead = _distinct_size(attached)
     created = sorted(tag["created"] for tag in tags if parse_time(tag["created"]) is not None)
-    size = sum(layers.values()) + sum(overhead.values())
+    # What the repository stores: its images and their attachments, shared blobs once.
+    stored_layers = dict(attachment_layers, **layers)
+    stored_overhead = dict(attachment_overhead, **overhead)
+    size = sum(stored_layers.values()) + sum(stored_overhead.values())
     repository = {
         "name": entry["name"],
         "tags": tags,
+        "attachments": [_describe_attachment(tag) for tag in attached],
         "size": size,
         "size_human": format_size(size),
         "images": len(overhead),
+        "signed_images": None,
         "has_latest": any(tag["tag"] == latest_tag for tag in tags),
         "newest": max(created, key=parse_time) if created else None,
         "oldest": min(created, key=parse_time) if created else None,
     }
-    return repository, layers, overhead
+    _count_signatures(repository, attached)
+    return repository, stored_layers, stored_overhead
+
+
+def _describe_attachment(tag):
+    """An attachment tag as the report lists it: what it is and which digest it names as its subject."""
+    subject, kind = parse_attachment_tag(str(tag["tag"]))
+    return {
+        "tag": tag["tag"],
+        "digest": tag["digest"],
+        "kind": kind or REFERRERS_INDEX,
+        "subject": subject,
+        "subject_tags": [],
+        "size": tag["size"],
+        "size_human": tag["size_human"],
+        "orphaned": False,
+        "error": tag["error"],
+        "children": tag["children"],
+        "referrers": tag["referrers"],
+    }
+
+
+def is_signature_referrer(referrer):
+    """Whether an entry of registry_info's ``referrers`` is a signature: a cosign ``.sig`` image, or a sigstore bundle
+    that is not an attestation (its ``dev.sigstore.bundle.predicateType``, when it says, is cosign's signature one)."""
+    artifact_type = referrer.get("artifact_type")
+    if artifact_type == COSIGN_SIGNATURE:
+        return True
+    if not is_sigstore_bundle_media_type(artifact_type):
+        return False
+    predicate_type = (referrer.get("annotations") or {}).get(BUNDLE_PREDICATE_TYPE_ANNOTATION)
+    return predicate_type is None or predicate_type == COSIGN_SIGN_PREDICATE_TYPE
+
+
+def _count_signatures(repository, attached):
+    """Each tag's ``signatures``: the signatures naming its digest, when its attachments were read (else None).
+
+    A ``.sig`` image holds one signature per layer, as ``cosign tree`` counts them; its layers are known when its tag
+    was described with the others (else it counts once). A sigstore bundle is one signature.
+    """
+    sig_layers = {tag["digest"]: len(tag["layers"]) for tag in attached if tag["digest"] and not tag["error"]}
+    signed = set()
+    for tag in repository["tags"]:
+        if tag["referrers"] is None:
+            continue
+        count = 0
+        for referrer in tag["referrers"]:
+            if referrer.get("subject") != tag["digest"] or not is_signature_referrer(referrer):
+                continue
+            count += max(1, sig_layers.get(referrer.get("digest"), 1)) if referrer.get("via") == "cosign_tag" else 1
+        tag["signatures"] = count
+        if count:
+            signed.add(tag["digest"])
+    if any(tag["signatures"] is not None for tag in repository["tags"]):
+        repository["signed_images"] = len(signed)
 
 
 def _missing_repository_finding(name):
@@ -547,7 +699,9 @@ def _built_in_findings(repository, stale_seconds, required, require_latest, late
     name, tags = repository["name"], repository["tags"]
     findings = []
     if not tags:
-        findings.append(_finding("empty_repository", "info", name, "%s has no tags" % name))
+        attachments = len(repository["attachments"])
+        besides = " besides %d attachment tag(s)" % attachments if attachments else ""
+        findings.append(_finding("empty_repository", "info", name, "%s has no tags%s" % (name, besides)))
     for tag in tags:
         if tag["error"]:
             message = "%s:%s could not be described: %s" % (name, tag["tag"], tag["error"])
@@ -566,6 +720,65 @@ def _built_in_findings(repository, stale_seconds, required, require_latest, late
                 message = "%s: %s" % (label, detail)
                 findings.append(_finding("missing_labels", "warning", name, message, image_tags, digest))
     return findings
+
+
+def _signature_findings(repository, patterns):
+    """``unsigned``: an image of a repository that must be signed (one of ``patterns``) without a signature."""
+    name = repository["name"]
+    matched = [pattern for pattern in patterns if fnmatchcase(name, pattern)]
+    if not matched:
+        return []
+    findings = []
+    for digest, image_tags in _images(repository):
+        if any(tag["signatures"] is None for tag in image_tags):
+            raise AnsibleFilterError(
+                "signed_repositories names %s, but the attachments of %s:%s were not read: run registry_info with"
+                " referrers: true (and details: true)" % (name, name, image_tags[0]["tag"])
+            )
+        if image_tags[0]["signatures"]:
+            continue
+        message = "%s is not signed: no cosign signature or sigstore bundle names %s (signed_repositories: %s)" % (
+            _image_name(name, image_tags),
+            digest,
+            ", ".join(matched),
+        )
+        findings.append(_finding("unsigned", "error", name, message, image_tags, digest))
+    return findings
+
+
+def _attachment_findings(repository):
+    """``orphaned_attachment``: an attachment tag whose subject is no image of the repository (nor a child of one, nor
+    another attachment). Not judged when a tag could not be described: its digest, a subject maybe, is unknown."""
+    name = repository["name"]
+    every = repository["tags"] + repository["attachments"]
+    if any(tag["error"] for tag in every):
+        return []
+    known = {tag["digest"] for tag in every if tag["digest"]}
+    for tag in every:
+        known.update(tag["children"])
+        known.update(referrer.get("digest") for referrer in tag["referrers"] or [])
+    findings = []
+    for attachment in repository["attachments"]:
+        if attachment["subject"] in known:
+            continue
+        attachment["orphaned"] = True
+        message = (
+            "%s:%s is a %s of %s, which is not in %s (no tag points at it or at an index holding it): delete it, for"
+            " example with registry_repo's retention orphans: true"
+            % (name, attachment["tag"], _ATTACHMENT_NAMES[attachment["kind"]], attachment["subject"], name)
+        )
+        findings.append(_finding("orphaned_attachment", "warning", name, message, [attachment], attachment["digest"]))
+    return findings
+
+
+def _link_attachments(repository):
+    """Each attachment's ``subject_tags``: the tags (or attachment tags) on its subject."""
+    by_digest = {}
+    for tag in repository["tags"] + repository["attachments"]:
+        if tag["digest"]:
+            by_digest.setdefault(tag["digest"], []).append(tag["tag"])
+    for attachment in repository["attachments"]:
+        attachment["subject_tags"] = list(by_digest.get(attachment["subject"], []))
 
 
 def _rule_findings(repository, rule):
@@ -612,10 +825,19 @@ def _summary(repositories, findings, all_layers, all_overhead):
         counts[finding["severity"]] += 1
         kinds[finding["kind"]] = kinds.get(finding["kind"], 0) + 1
     size = sum(all_layers.values()) + sum(all_overhead.values())
+    counted = [repository for repository in repositories if repository["signed_images"] is not None]
+    signed = {
+        (repository["name"], tag["digest"]) for repository in counted for tag in repository["tags"] if tag["signatures"]
+    }
+    images = {(repository["name"], digest) for repository in counted for digest, _tags in _images(repository)}
     return {
         "repositories": len(repositories),
         "tags": sum(len(repository["tags"]) for repository in repositories),
-        "images": len(all_overhead),
+        "attachments": sum(len(repository["attachments"]) for repository in repositories),
+        "images": len({digest for repository in repositories for digest, _tags in _images(repository)}),
+        # Images of each repository whose attachments were read, with and without a signature there.
+        "signed_images": len(signed) if counted else None,
+        "unsigned_images": len(images - signed) if counted else None,
         "size": size,
         "size_human": format_size(size),
         "findings": counts,
@@ -623,9 +845,27 @@ def _summary(repositories, findings, all_layers, all_overhead):
     }
 
 
-def _checked_settings(now, stale_after, required_labels, require_latest, latest_tag, rules):
+def _pattern_list(value, what):
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise AnsibleFilterError(
+            "%s must be a list of repository name patterns (such as 'prod/*'), got %r" % (what, value)
+        )
+    if any(not isinstance(pattern, str) or not pattern for pattern in value):
+        raise AnsibleFilterError("%s: every pattern must be a non-empty string, got %r" % (what, list(value)))
+    return list(value)
+
+
+def _checked_settings(
+    now, stale_after, required_labels, require_latest, latest_tag, rules, signed_repositories, orphaned_attachments
+):
     """Every setting of a report checked and normalised: the one validation, before any repository is looked at."""
+    if not isinstance(orphaned_attachments, bool):
+        raise AnsibleFilterError("orphaned_attachments must be true or false, got %r" % (orphaned_attachments,))
     return {
+        "signed_repositories": _pattern_list(signed_repositories, "signed_repositories"),
+        "orphaned_attachments": orphaned_attachments,
         "moment": _report_time(now),
         "stale_after": stale_after or None,
         "stale_seconds": None if stale_after in (None, "") else parse_duration(stale_after, "stale_after"),
@@ -644,6 +884,8 @@ def _recorded_settings(settings):
         "required_labels": settings["required_labels"],
         "require_latest": settings["require_latest"],
         "latest_tag": settings["latest_tag"],
+        "signed_repositories": settings["signed_repositories"],
+        "orphaned_attachments": settings["orphaned_attachments"],
         "rules": [
             dict(
                 rule,
@@ -681,6 +923,8 @@ def audit_report(
     require_latest=DEFAULT_SETTINGS["require_latest"],
     latest_tag=DEFAULT_SETTINGS["latest_tag"],
     rules=DEFAULT_SETTINGS["rules"],
+    signed_repositories=DEFAULT_SETTINGS["signed_repositories"],
+    orphaned_attachments=DEFAULT_SETTINGS["orphaned_attachments"],
 ):
     """Filter body: ``registry_info.repositories | ocireg.registry.audit_report(...)`` -> report dict."""
     if not isinstance(repositories, (list, tuple)):
@@ -688,7 +932,9 @@ def audit_report(
             "audit_report expects the 'repositories' list of registry_info (with details: true), got %s"
             % type(repositories).__name__
         )
-    settings = _checked_settings(now, stale_after, required_labels, require_latest, latest_tag, rules)
+    settings = _checked_settings(
+        now, stale_after, required_labels, require_latest, latest_tag, rules, signed_repositories, orphaned_attachments
+    )
 
     report_repositories, findings, all_layers, all_overhead = [], [], {}, {}
     for entry in sorted((_check_entry(entry) for entry in repositories), key=lambda item: str(item["name"])):
@@ -710,10 +956,16 @@ def audit_report(
         )
         for rule in settings["rules"]:
             findings.extend(_rule_findings(repository, rule))
+        findings.extend(_signature_findings(repository, settings["signed_repositories"]))
+        if settings["orphaned_attachments"]:
+            findings.extend(_attachment_findings(repository))
+        _link_attachments(repository)
 
     for repository in report_repositories:
         for tag in repository["tags"]:
-            del tag["layers"], tag["age_seconds"]
+            del tag["layers"], tag["age_seconds"], tag["referrers"], tag["children"]
+        for attachment in repository["attachments"]:
+            del attachment["referrers"], attachment["children"]
     rank = {severity: position for position, severity in enumerate(SEVERITIES)}
     findings.sort(key=lambda item: (rank[item["severity"]], item["repository"], item["kind"], item["tags"]))
     return {

@@ -22,8 +22,8 @@ options:
   _input:
     description:
       - The settings, a dictionary with any of the keys V(now), V(stale_after), V(required_labels), V(require_latest),
-        V(latest_tag) and V(rules), each as the option of the same name of P(ocireg.registry.audit_report#filter)
-        (and with the same default when left out).
+        V(latest_tag), V(rules), V(signed_repositories) and V(orphaned_attachments), each as the option of the same
+        name of P(ocireg.registry.audit_report#filter) (and with the same default when left out).
     type: dict
     required: true
 seealso:
@@ -79,6 +79,13 @@ _value:
     latest_tag:
       description: The tag that is looked for.
       type: str
+    signed_repositories:
+      description: The patterns of the repositories whose images must be signed.
+      type: list
+      elements: str
+    orphaned_attachments:
+      description: Whether attachment tags whose subject is gone are reported.
+      type: bool
     rules:
       description: The rules, each with every key, patterns as text, C(max_age) in seconds and C(max_size) in bytes.
       type: list

@@ -243,7 +243,10 @@ def test_audit_report_json_markdown_and_html_in_chromium(
     assert report["summary"] == {
         "repositories": 3,
         "tags": 5,
+        "attachments": 0,
         "images": 4,
+        "signed_images": None,  # not read: no repository must be signed, audit_referrers is off
+        "unsigned_images": None,
         "size": sum(sizes.values()),
         "size_human": human(sum(sizes.values())),
         "findings": {"error": 1, "warning": 6, "info": 2},

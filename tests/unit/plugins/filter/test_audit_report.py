@@ -201,8 +201,9 @@ def test_repositories_tags_sizes_and_ages():
     assert by_tag["1.0"]["stale"] is True and by_tag["latest"]["stale"] is False
     assert set(by_tag["1.0"]) == {
         "tag", "digest", "media_type", "size", "size_human", "created", "age_days", "platforms", "labels", "stale",
-        "error",
+        "error", "signatures",
     }  # fmt: skip
+    assert by_tag["1.0"]["signatures"] is None, "not read: the details have no referrers"
     assert (by_tag["1.0"]["size_human"], app["size_human"]) == ("5.4 KiB", "7.8 KiB")
     tool = result["repositories"][3]
     assert tool["tags"][0]["platforms"] == ["linux/amd64", "linux/arm64/v8"]
