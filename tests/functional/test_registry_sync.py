@@ -103,7 +103,9 @@ def test_many_repositories_check_mode_real_run_rerun_and_what_an_up_to_date_run_
 
     # An up-to-date run: one tag list per repository and side, one HEAD per tag on each side, nothing else.
     source_mark, dest_mark = registry_open.mark(), registry_htpasswd.mark()
-    ok(playbook([task("up to date", **options)]), "up to date")
+    current = ok(playbook([task("up to date", **options)]), "up to date")
+    sent = [ours(s.requests_since(m)) for s, m in ((registry_open, source_mark), (registry_htpasswd, dest_mark))]
+    assert current["summary"]["requests"] == sum(len(each) for each in sent)  # 401 handshakes included
     for server, path in ((registry_open, "{repo}"), (registry_htpasswd, "mirror/{repo}")):
         made = calls(server, source_mark if server is registry_open else dest_mark)
         expected = [("GET", "/v2/%s/tags/list" % path.format(repo=repo)) for repo in seeded.repos]
@@ -234,7 +236,7 @@ def test_on_error_continue_mirrors_the_rest_and_fails_listing_the_bad_one(
     assert witness.exists(f"{prefix}/m-a:1") and witness.exists(f"{prefix}/m-c:1")
 
 
-def test_max_copies_defers_and_the_next_run_finishes(
+def test_max_copies_and_time_budget_defer_and_the_next_run_finishes(
     registry_open: RegistryServer, skopeo: Callable[..., Skopeo], playbook: Playbook, prefix: str
 ) -> None:
     seed_many(registry_open, [f"{prefix}/src"], ["t1", "t2", "t3", "t4"], distinct=True)
@@ -243,8 +245,15 @@ def test_max_copies_defers_and_the_next_run_finishes(
         "max_copies": 3,
         "concurrency": 1,
     }
-    run = playbook([task("first", **options), task("second", **options)])
+    no_time = {
+        "images": [{"src": f"{registry_open.host}/{prefix}/src", "dest": f"{registry_open.host}/{prefix}/late"}],
+        "time_budget": "0s",
+    }
+    run = playbook([task("first", **options), task("second", **options), task("no time", **no_time)])
     first, second = ok(run, "first"), ok(run, "second")
+    late = ok(run, "no time")
+    assert late["changed"] is False and counts(late) == {"selected": 4, "deferred": 4}
+    assert not skopeo(registry_open).exists(f"{prefix}/late:t1")
     assert counts(first) == {"selected": 4, "copied": 3, "deferred": 1, "blobs": 2}
     assert counts(second) == {"selected": 4, "copied": 1, "unchanged": 3}
     assert sorted(skopeo(registry_open).list_tags(f"{prefix}/dst")) == ["t1", "t2", "t3", "t4"]

@@ -140,9 +140,13 @@ class BlobLedger:
 class LedgerDestination(RegistryDestination):
     """The engine's registry destination, with blob mounts and uploads going through the task's :class:`BlobLedger`."""
 
-    def __init__(self, client: Any, reference: Reference, ledger: BlobLedger):
+    def __init__(self, client: Any, reference: Reference, ledger: BlobLedger, current: str | None = None):
         super().__init__(client, reference)
         self.ledger = ledger
+        self.known_current = current  # what the tag list and the planning HEAD showed: no second HEAD for it
+
+    def current(self) -> str | None:
+        return self.known_current
 
     def mount_blob(self, descriptor: Descriptor, origin: tuple[str, str]) -> tuple[bool, str | None]:
         return self.ledger.mount(self, descriptor, origin)
@@ -450,7 +454,7 @@ class SyncTask:
             dest.canonical,
             lambda: transfer(
                 RegistrySource(self.clients.for_reference(src), src),  # type: ignore[arg-type]
-                LedgerDestination(self.clients.for_reference(dest), dest, self.ledger),
+                LedgerDestination(self.clients.for_reference(dest), dest, self.ledger, decision.previous_digest),
                 platforms=options.platforms,
                 jobs=options.jobs,
                 dry_run=self.dry_run,
