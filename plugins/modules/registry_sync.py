@@ -314,11 +314,15 @@ summary:
       type: int
       sample: 0
     blobs:
-      description: Blobs written at the destinations, streamed or mounted (attachments' blobs not counted).
+      description:
+        - Blobs written at the destinations, streamed or mounted, each once per destination repository (attachments'
+          blobs not counted).
+        - In check mode, each image's missing blobs as if it were copied alone, so a blob several images share
+          counts once for each of them.
       type: int
       sample: 9
     bytes:
-      description: Bytes of the streamed blobs.
+      description: Bytes of the streamed blobs (in check mode, counted as RV(summary.blobs) is).
       type: int
       sample: 31457280
     requests:
