@@ -214,19 +214,20 @@ test:  ## Everything CI runs: venv, collection-tree, pytest (and pytest-oldest),
 
 # The demo needs the Debian packages first (python3-venv among them), then a virtual environment of its own with
 # only what the collection needs at run time (ansible-core and requirements.txt), not the development tools of
-# .venv, then the registry and the playbook.
+# .venv, and cryptography, which signs the demo's image and verifies its signature (ansible-core requires it too;
+# named here because the demo does not work without it), then the registry and the playbook.
 DEMO_VENV := .venv-demo
-DEMO_STAMP := $(DEMO_VENV)/.installed-ansible-core-$(CORE_VERSION_2.19)-and-runtime
+DEMO_STAMP := $(DEMO_VENV)/.installed-ansible-core-$(CORE_VERSION_2.19)-and-runtime-and-cryptography
 
 $(DEMO_STAMP): requirements.txt
 	@test -x "$(DEMO_VENV)/bin/python" || $(PYTHON) -m venv "$(DEMO_VENV)"
 	@rm -f "$(DEMO_VENV)"/.installed-ansible-core-*
 	"$(DEMO_VENV)/bin/python" -m pip install --quiet --disable-pip-version-check \
-	  "ansible-core==$(CORE_VERSION_2.19)" -r requirements.txt
+	  "ansible-core==$(CORE_VERSION_2.19)" -r requirements.txt cryptography
 	@touch "$@"
 
 .PHONY: demo
-demo:  ## A local registry with sample images, and playbooks/demo.yml: promote, facts, retention, audit report.
+demo:  ## A local registry with sample images (one signed) and playbooks/demo.yml: signed promotion, facts, retention, audit.
 	demo/demo.sh install
 	$(MAKE) --no-print-directory $(DEMO_STAMP)
 	VENV="$(DEMO_VENV)" demo/demo.sh run

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The demo behind `make demo` and `make demo-stop`:
 #   demo/demo.sh install   install the Debian packages the demo needs, when they are missing
-#   demo/demo.sh run       start (or reuse) a local registry, push sample images, run playbooks/demo.yml
+#   demo/demo.sh run       start (or reuse) a local registry, push sample images, sign one, run playbooks/demo.yml
 #   demo/demo.sh stop      stop the registry `run` started
-# Everything lives under build/demo/: the registry's config, storage, log, pid and port files, and the report.
+# Everything lives under build/demo/: the registry's config, storage, log, pid and port files, the signing key pair
+# (cosign.key, cosign.pub) and the report.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -144,8 +145,8 @@ cmd_run() {
   local registry
   registry=127.0.0.1:$(<"$PORT_FILE")
 
-  say "Sample images: building them and pushing what is missing to $registry/dev/*"
-  "$PYTHON" demo/seed_images.py --registry "$registry" --workdir "$DEMO_DIR/images"
+  say "Sample images: building them and pushing what is missing to $registry/dev/*, and signing dev/app:1.2.0"
+  "$PYTHON" demo/seed_images.py --registry "$registry" --workdir "$DEMO_DIR/images" --key-dir "$DEMO_DIR"
 
   say "Running playbooks/demo.yml"
   ANSIBLE_COLLECTIONS_PATH=$COLLECTIONS \
@@ -153,7 +154,7 @@ cmd_run() {
     ANSIBLE_RETRY_FILES_ENABLED=0 \
     ANSIBLE_DISPLAY_SKIPPED_HOSTS=0 \
     "$ROOT/$VENV/bin/ansible-playbook" -i localhost, playbooks/demo.yml \
-    -e demo_registry="$registry" -e demo_report_dir="$DEMO_DIR/report"
+    -e demo_registry="$registry" -e demo_report_dir="$DEMO_DIR/report" -e demo_cosign_pub="$DEMO_DIR/cosign.pub"
 
   say "Done. The audit report: $DEMO_DIR/report/registry-audit.html"
   echo "    open it in a browser: file://$DEMO_DIR/report/registry-audit.html"
