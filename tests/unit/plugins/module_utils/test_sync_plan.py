@@ -26,10 +26,10 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync_plan imp
 
 A = "sha256:" + "a" * 64
 B = "sha256:" + "b" * 64
-TAGS = ["1.0.0", "v1.2.0", "1.2.5", "1.3.0-rc.1", "1.3.0", "2.0.0-beta", "2.0.0", "1.2", "latest", "v2.1.0+build.7"]
+TAGS = ("1.0.0", "v1.2.0", "1.2.5", "1.3.0-rc.1", "1.3.0", "2.0.0-beta", "2.0.0", "1.2", "latest", "v2.1.0+build.7")
 
 
-def matching(text: str, tags: list[str] = TAGS) -> list[str]:
+def matching(text: str, tags: tuple[str, ...] = TAGS) -> list[str]:
     semver = parse_range(text)
     return [tag for tag in tags if semver.matches(parse_version(tag))]
 
@@ -213,7 +213,7 @@ def test_prune_refuses_more_than_the_limit_and_allows_exactly_it():
 
 def test_budget_max_copies():
     budget = CopyBudget(max_copies=2)
-    assert [budget.take() for _ in range(4)] == [True, True, False, False]
+    assert [budget.take() for _attempt in range(4)] == [True, True, False, False]
     assert budget.exhausted_by == "max_copies"
 
 
