@@ -45,6 +45,18 @@ class RegistryError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def reworded(self, message: str) -> RegistryError:
+        """The same failure (its type, registry, status, codes and details) told with ``message``: for a caller that
+        knows what was being done when it happened."""
+        return type(self)(
+            message,
+            registry=self.registry,
+            repository=self.repository,
+            status=self.status,
+            codes=self.codes,
+            details=self.details,
+        )
+
 
 class InvalidInputError(RegistryError, ValueError):
     """A value given by the user (reference, tag, digest, option) is not valid."""

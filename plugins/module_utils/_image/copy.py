@@ -417,14 +417,9 @@ def _carry(
                 source.name,
                 dest.name,
             )
-        raise type(err)(
+        raise err.reworded(
             "%s failed: %s. Nothing names what was not written; a new run carries the rest"
-            % (what, str(err).rstrip(".")),
-            registry=err.registry,
-            repository=err.repository,
-            status=err.status,
-            codes=err.codes,
-            details=err.details,
+            % (what, str(err).rstrip("."))
         ) from None
     result.referrers = [item.to_dict() for item in carried]
     result.warnings.extend(carrier.warnings)

@@ -54,14 +54,7 @@ def noting_docker_hub(reference: Reference, tag_of: str | None = None) -> Iterat
         reading = reference.docker_hub_reading()
         if not reading or reading in err.message:
             raise
-        raise type(err)(
-            "%s. %s" % (err.message.rstrip("."), reference.docker_hub_note(tag_of)),
-            registry=err.registry,
-            repository=err.repository,
-            status=err.status,
-            codes=err.codes,
-            details=err.details,
-        ) from None
+        raise err.reworded("%s. %s" % (err.message.rstrip("."), reference.docker_hub_note(tag_of))) from None
 
 
 class _RegistryBlobStream(BlobStream):
