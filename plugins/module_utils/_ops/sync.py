@@ -50,7 +50,7 @@ from ansible_collections.ocireg.registry.plugins.module_utils._oci.reference imp
     parse_registry,
     parse_repository,
 )
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import wanted_types
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import is_attachment_tag, wanted_types
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import parse_duration
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.image_ages import ImageAges
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync_plan import (
@@ -62,7 +62,6 @@ from ansible_collections.ocireg.registry.plugins.module_utils._ops.sync_plan imp
     TagDecision,
     TagFilter,
     compare,
-    is_attachment_tag,
     parse_prune_limit,
     plan_prune,
     triage,

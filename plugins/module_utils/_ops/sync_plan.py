@@ -34,7 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from ansible_collections.ocireg.registry.plugins.module_utils._errors import InvalidInputError, RegistryError
-from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import parse_attachment_tag
+from ansible_collections.ocireg.registry.plugins.module_utils._oci.referrers import is_attachment_tag
 from ansible_collections.ocireg.registry.plugins.module_utils._oci.timing import OLDEST, parse_time
 from ansible_collections.ocireg.registry.plugins.module_utils._ops.retention import compile_patterns
 
@@ -338,12 +338,6 @@ def compare(tag: str | None, source_digest: str, dest_digest: str | None) -> Tag
     return TagDecision(tag, COPY, source_digest, dest_digest, reason)
 
 
-def is_attachment_tag(tag: str) -> bool:
-    """``sha256-<hex>`` (referrers fallback index) and cosign's ``.sig``/``.att``/``.sbom``: they follow their
-    subject, so pruning never takes them on their own."""
-    return parse_attachment_tag(tag) is not None
-
-
 def plan_prune(
     where: str,
     dest_tags: Iterable[str],
@@ -359,6 +353,7 @@ def plan_prune(
             "prune refused for %s: the source %s lists no tags, so every tag of the mirror would be deleted. Nothing"
             " was changed; check the source, or set prune: false for this entry." % (where, ", ".join(empty_sources))
         )
+    # Attachment tags (fallback index, cosign's .sig/.att/.sbom) follow their subject: pruning never takes them alone.
     doomed = sorted(tag for tag in set(dest_tags) if tag not in kept and not is_attachment_tag(tag))
     if len(doomed) > limit:
         shown = ", ".join(doomed[:10]) + (", ..." if len(doomed) > 10 else "")
